@@ -296,6 +296,49 @@ def synchronize(dev=None) -> None:
             _cupy.cuda.Device(dev.index).synchronize()
 
 
+# --------------------------------------------------------------------------- out of memory
+
+def is_out_of_memory(exc) -> bool:
+    """True for CuPy's device (or pinned) out-of-memory errors."""
+    if _cupy is None:
+        return False
+    return isinstance(exc, (_cupy.cuda.memory.OutOfMemoryError,)) or (
+        type(exc).__name__ == "CUDARuntimeError" and "memory" in str(exc).lower())
+
+
+def out_of_memory_error(exc, where: str, dev=None) -> MemoryError:
+    """A MemoryError that says how much was asked for, what is free, and what to do."""
+    import re
+
+    asked = None
+    match = re.search(r"allocating ([\d,]+) bytes", str(exc))
+    if match:
+        asked = int(match.group(1).replace(",", ""))
+    free = total = None
+    try:
+        free, total = _cupy.cuda.runtime.memGetInfo()
+    except Exception:
+        pass
+    pool_used = None
+    try:
+        pool_used = _cupy.get_default_memory_pool().used_bytes()
+    except Exception:
+        pass
+
+    def gib(n):
+        return f"{n / 2**30:.2f} GiB"
+
+    parts = [f"CUDA out of memory on {dev or 'the GPU'} in {where}"]
+    if asked is not None:
+        parts.append(f"tried to allocate {gib(asked)}")
+    if free is not None:
+        parts.append(f"{gib(free)} free of {gib(total)}")
+    if pool_used is not None:
+        parts.append(f"{gib(pool_used)} held by gpugrad's arrays")
+    return MemoryError("; ".join(parts) + ". Try a smaller batch size (or a smaller model); "
+                       "the model and optimizer state are unchanged.")
+
+
 # --------------------------------------------------------------------------- random numbers
 
 _cpu_generator = np.random.default_rng()

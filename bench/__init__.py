@@ -1,0 +1,1 @@
+"""gpugrad's benchmarks (pytest-benchmark suites; see README "Benchmarks")."""

@@ -1,0 +1,298 @@
+"""Elementwise arithmetic with NumPy broadcasting, and ``sum_to`` (unbroadcast).
+
+The notes' gate patterns live here: the add gate *distributes* the upstream gradient
+unchanged to both inputs, the mul gate *swaps* its inputs as multipliers
+(d(a*b)/da = b), and the two-input max gate *routes* the gradient to the larger input.
+Where an input was broadcast, its gradient is summed back to its own shape.
+"""
+from __future__ import annotations
+
+from .. import backend, kernels
+from ..autograd import Function
+
+__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clip",
+           "maximum", "minimum", "sum_to"]
+
+
+def sum_to(g, shape):
+    """Sum ``g`` down to ``shape`` (undo NumPy broadcasting), on g's device.
+
+    Leading axes and axes where ``shape`` has size 1 are summed. A reduction over the
+    leading (batch) axes of a C-contiguous array goes through ``kernels.sum_rows``,
+    which is a cuBLAS ``ones @ G`` on the GPU.
+    """
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    if lead < 0:
+        raise ValueError(f"sum_to: cannot reduce shape {gshape} to the larger shape {shape}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+    # Reducing exactly the leading axes of a contiguous array: a matrix-row sum.
+    nlead = 0
+    while nlead < len(axes) and axes[nlead] == nlead:
+        nlead += 1
+    if nlead == len(axes) and g.flags.c_contiguous and nlead < len(gshape):
+        rows = 1
+        for s in gshape[:nlead]:
+            rows *= s
+        return kernels.sum_rows(g.reshape(rows, -1)).reshape(shape)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def _shape_of(x):
+    return getattr(x, "shape", ())
+
+
+def _grad_like(g, shape, dtype):
+    """The gradient for an input of ``shape``/``dtype``: unbroadcast, then cast if promoted."""
+    g = sum_to(g, shape)
+    return g if g.dtype == dtype else g.astype(dtype)
+
+
+def _broadcasting(name, op, a, b):
+    try:
+        return op(a, b)
+    except ValueError:
+        raise ValueError(
+            f"{name}: shapes {tuple(_shape_of(a))} and {tuple(_shape_of(b))} cannot be broadcast together") from None
+
+
+class _Binary(Function):
+    """Records the input shapes and dtypes that unbroadcasting the gradients needs."""
+
+    def _keep_meta(self, a, b):
+        self.a_meta = (_shape_of(a), getattr(a, "dtype", None))
+        self.b_meta = (_shape_of(b), getattr(b, "dtype", None))
+
+    def _grads(self, ga, gb):
+        need_a, need_b = self.needs_input_grad
+        return (_grad_like(ga, *self.a_meta) if need_a else None,
+                _grad_like(gb, *self.b_meta) if need_b else None)
+
+
+class Add(_Binary):
+    """z = a + b. Add gate: da = dz, db = dz (summed back over broadcast axes)."""
+
+    def forward(self, a, b):
+        self._keep_meta(a, b)
+        return _broadcasting("add", lambda u, v: u + v, a, b)
+
+    def backward(self, gz):
+        return self._grads(gz, gz)
+
+
+class Sub(_Binary):
+    """z = a - b: da = dz, db = -dz."""
+
+    def forward(self, a, b):
+        self._keep_meta(a, b)
+        return _broadcasting("sub", lambda u, v: u - v, a, b)
+
+    def backward(self, gz):
+        return self._grads(gz, -gz if self.needs_input_grad[1] else None)
+
+
+class Mul(_Binary):
+    """z = a * b. Mul gate swaps the inputs: da = dz * b, db = dz * a."""
+
+    def forward(self, a, b):
+        self._keep_meta(a, b)
+        need_a, need_b = self.needs_input_grad
+        self.a = a if need_b else None
+        self.b = b if need_a else None
+        return _broadcasting("mul", lambda u, v: u * v, a, b)
+
+    def backward(self, gz):
+        need_a, need_b = self.needs_input_grad
+        return self._grads(gz * self.b if need_a else None, gz * self.a if need_b else None)
+
+
+class Div(_Binary):
+    """z = a / b: da = dz / b, db = -dz * a / b² = -dz * z / b."""
+
+    def forward(self, a, b):
+        self._keep_meta(a, b)
+        z = _broadcasting("div", lambda u, v: u / v, a, b)
+        self.b = b
+        self.z = z if self.needs_input_grad[1] else None
+        return z
+
+    def backward(self, gz):
+        need_a, need_b = self.needs_input_grad
+        ga = gz / self.b if need_a else None
+        gb = -gz * self.z / self.b if need_b else None
+        return self._grads(ga, gb)
+
+
+class Pow(_Binary):
+    """z = a ** b: da = dz * b * a^(b-1), db = dz * z * log(a)."""
+
+    def forward(self, a, b):
+        self._keep_meta(a, b)
+        z = _broadcasting("pow", lambda u, v: u ** v, a, b)
+        self.a, self.b, self.z = a, b, z
+        return z
+
+    def backward(self, gz):
+        need_a, need_b = self.needs_input_grad
+        a, b = self.a, self.b
+        ga = gz * b * a ** (b - 1) if need_a else None
+        gb = gz * self.z * backend.array_module(gz).log(a) if need_b else None
+        return self._grads(ga, gb)
+
+
+class _Select(_Binary):
+    """z = max(a, b) or min(a, b). The max gate *routes* dz to the input that won
+    (half to each on a tie); nothing flows to the loser."""
+
+    ufunc = None  # "maximum" or "minimum"
+
+    def forward(self, a, b):
+        self._keep_meta(a, b)
+        self.a, self.b = a, b
+        xp = backend.array_module(a if hasattr(a, "shape") else b)
+        return _broadcasting(self.ufunc, getattr(xp, self.ufunc), a, b)
+
+    def backward(self, gz):
+        xp = backend.array_module(gz)
+        a_wins = self.a > self.b if self.ufunc == "maximum" else self.a < self.b
+        share = xp.where(a_wins, 1.0, xp.where(self.a == self.b, 0.5, 0.0)).astype(gz.dtype)
+        need_a, need_b = self.needs_input_grad
+        return self._grads(gz * share if need_a else None, gz * (1 - share) if need_b else None)
+
+
+class Maximum(_Select):
+    ufunc = "maximum"
+
+
+class Minimum(_Select):
+    ufunc = "minimum"
+
+
+class Neg(Function):
+    """y = -x: dx = -dy."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Exp(Function):
+    """y = e^x: dx = dy * y (keeps the output)."""
+
+    def forward(self, x):
+        self.y = backend.array_module(x).exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    """y = ln x: dx = dy / x."""
+
+    def forward(self, x):
+        self.x = x
+        return backend.array_module(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.x
+
+
+class Sqrt(Function):
+    """y = √x: dx = dy / (2y)."""
+
+    def forward(self, x):
+        self.y = backend.array_module(x).sqrt(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy / (2 * self.y)
+
+
+class Abs(Function):
+    """y = |x|: dx = dy * sign(x)."""
+
+    def forward(self, x):
+        self.x = x
+        return backend.array_module(x).abs(x)
+
+    def backward(self, gy):
+        return gy * backend.array_module(gy).sign(self.x)
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi): dx = dy where lo <= x <= hi, else 0."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        self.x = x
+        return backend.array_module(x).clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        inside = True
+        if self.lo is not None:
+            inside = self.x >= self.lo
+        if self.hi is not None:
+            inside = inside & (self.x <= self.hi)
+        return gy * inside
+
+
+def add(a, b):
+    return Add()(a, b)
+
+
+def sub(a, b):
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    return Mul()(a, b)
+
+
+def div(a, b):
+    return Div()(a, b)
+
+
+def pow(a, b):  # noqa: A001 (mirrors Tensor.__pow__)
+    return Pow()(a, b)
+
+
+def maximum(a, b):
+    return Maximum()(a, b)
+
+
+def minimum(a, b):
+    return Minimum()(a, b)
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def abs(x):  # noqa: A001
+    return Abs()(x)
+
+
+def clip(x, lo=None, hi=None):
+    if lo is None and hi is None:
+        raise ValueError("clip: give at least one of min and max")
+    return Clip(lo, hi)(x)

@@ -1,0 +1,120 @@
+"""Matrix products: ``matmul`` and the notes' Affine layer ``linear``.
+
+Affine, with W of shape (in, out) as in the notes: Y = XW + b, and
+
+    dX = dY Wᵀ,    dW = Xᵀ dY,    db = Σ_batch dY.
+
+No Jacobian is formed: each gradient is one matrix product (or one row sum) on arrays shaped
+like the inputs.
+"""
+from __future__ import annotations
+
+from .. import backend, kernels
+from ..autograd import Function
+from .arithmetic import sum_to
+
+__all__ = ["matmul", "linear"]
+
+
+def _check_matmul(a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least one dimension, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} are not aligned "
+                         f"({k_a} columns in the first, {k_b} rows in the second)")
+
+
+class MatMul(Function):
+    """C = A @ B (NumPy semantics, batch axes broadcast): dA = dC Bᵀ, dB = Aᵀ dC."""
+
+    def forward(self, a, b):
+        _check_matmul(a, b)
+        need_a, need_b = self.needs_input_grad
+        self.a = a if need_b else None
+        self.b = b if need_a else None
+        self.a_meta = (a.shape, a.dtype, a.ndim)
+        self.b_meta = (b.shape, b.dtype, b.ndim)
+        try:
+            return a @ b
+        except ValueError:
+            raise ValueError(f"matmul: batch shapes of {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast") from None
+
+    def backward(self, gc):
+        xp = backend.array_module(gc)
+        need_a, need_b = self.needs_input_grad
+        a_shape, a_dtype, a_ndim = self.a_meta
+        b_shape, b_dtype, b_ndim = self.b_meta
+        # Promote 1-D operands to matrices, as matmul itself does.
+        a2 = None if self.a is None else (self.a[None, :] if a_ndim == 1 else self.a)
+        b2 = None if self.b is None else (self.b[:, None] if b_ndim == 1 else self.b)
+        if a_ndim == 1 and b_ndim == 1:
+            g = gc.reshape(1, 1)
+        elif a_ndim == 1:
+            g = xp.expand_dims(gc, -2)
+        elif b_ndim == 1:
+            g = xp.expand_dims(gc, -1)
+        else:
+            g = gc
+        ga = gb = None
+        if need_a:
+            ga = g @ xp.swapaxes(b2, -1, -2)
+            ga = sum_to(ga, (1,) + a_shape if a_ndim == 1 else a_shape).reshape(a_shape)
+            ga = ga if ga.dtype == a_dtype else ga.astype(a_dtype)
+        if need_b:
+            gb = xp.swapaxes(a2, -1, -2) @ g
+            gb = sum_to(gb, b_shape + (1,) if b_ndim == 1 else b_shape).reshape(b_shape)
+            gb = gb if gb.dtype == b_dtype else gb.astype(b_dtype)
+        return ga, gb
+
+
+class Linear(Function):
+    """Affine layer Y = XW + b, W of shape (in, out), X of shape (..., in).
+
+    dX = dY Wᵀ, dW = Xᵀ dY, db = Σ_batch dY (a device-side row sum).
+    """
+
+    def forward(self, x, w, b=None):
+        if w.ndim != 2:
+            raise ValueError(f"linear: weight must be 2-D (in, out), got shape {tuple(w.shape)}")
+        if x.ndim == 0 or x.shape[-1] != w.shape[0]:
+            raise ValueError(f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
+                             f"{tuple(w.shape)} (need input.shape[-1] == {w.shape[0]})")
+        if x.dtype != w.dtype or (b is not None and b.dtype != w.dtype):
+            raise TypeError(f"linear: input, weight and bias must share a dtype, got {x.dtype}, {w.dtype}"
+                            + ("" if b is None else f", {b.dtype}"))
+        if b is not None and tuple(b.shape) != (w.shape[1],):
+            raise ValueError(f"linear: bias of shape {tuple(b.shape)} does not match weight of shape "
+                             f"{tuple(w.shape)} (need ({w.shape[1]},))")
+        need_x, need_w = self.needs_input_grad[:2]
+        self.x = x if need_w else None
+        self.w = w if need_x else None
+        y = x @ w
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        need = self.needs_input_grad
+        gy2 = gy.reshape(-1, gy.shape[-1])
+        gx = gw = gb = None
+        if need[0]:
+            gx = gy @ self.w.T
+        if need[1]:
+            x2 = self.x.reshape(-1, self.x.shape[-1])
+            gw = x2.T @ gy2
+        if len(need) > 2 and need[2]:
+            gb = kernels.sum_rows(gy2)
+        return gx, gw, gb
+
+
+def matmul(a, b):
+    return MatMul()(a, b)
+
+
+def linear(x, weight, bias=None):
+    """Y = X W + b with W of shape (in, out), as in the notes' Affine layer."""
+    if bias is None:
+        return Linear()(x, weight)
+    return Linear()(x, weight, bias)

@@ -1,0 +1,121 @@
+"""Losses over a minibatch: softmax cross-entropy, mean squared error, multiclass SVM hinge.
+
+Each is a mean over the batch; the 1/B of the mean is folded into the backward, so the
+gradient of the whole batch comes out of one pass and stays on the device.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend, kernels
+from ..autograd import Function
+from .activation import log_softmax
+
+__all__ = ["cross_entropy", "mse_loss", "hinge_loss"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_labels(name, scores, labels):
+    """Labels must be integers of shape (B,) in [0, C) for scores of shape (B, C)."""
+    if scores.ndim != 2:
+        raise ValueError(f"{name}: expected scores of shape (batch, classes), got {tuple(scores.shape)}")
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name}: class labels must be integers, got dtype {labels.dtype} "
+                        "(use .long() / astype(int64))")
+    if tuple(labels.shape) != (scores.shape[0],):
+        raise ValueError(f"{name}: labels of shape {tuple(labels.shape)} do not match scores of shape "
+                         f"{tuple(scores.shape)} (need ({scores.shape[0]},))")
+    # The range check needs the labels' values on the host: free on the CPU; on a GPU it would
+    # cost a synchronisation, so there the kernels return NaN for an out-of-range label instead.
+    if isinstance(labels, np.ndarray) and labels.size:
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= scores.shape[1]:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name}: class label {bad} is out of range for {scores.shape[1]} classes "
+                             f"(labels must be in [0, {scores.shape[1] - 1}])")
+
+
+class SoftmaxCrossEntropy(Function):
+    """L = -(1/B) Σ_i log softmax(x_i)[y_i]: dx = (softmax(x) - onehot(y)) / B, fused."""
+
+    def forward(self, logits, labels):
+        _check_labels("cross_entropy", logits, labels)
+        loss, self.saved = kernels.softmax_xent_fwd(logits, labels)
+        self.labels = labels
+        return loss
+
+    def backward(self, gloss):
+        return kernels.softmax_xent_bwd(self.saved, self.labels, gloss), None
+
+
+class Hinge(Function):
+    """Multiclass SVM loss of the notes: L = (1/B) Σ_i Σ_{j≠y_i} max(0, s_ij - s_iy_i + Δ).
+
+    ds_ij = [margin_ij > 0] / B for j ≠ y_i, and ds_iy_i = -(number of positive margins) / B.
+    """
+
+    def __init__(self, margin):
+        self.margin = margin
+
+    def forward(self, scores, labels):
+        _check_labels("hinge_loss", scores, labels)
+        xp = backend.array_module(scores)
+        rows = xp.arange(scores.shape[0])
+        margins = scores - scores[rows, labels][:, None] + self.margin
+        margins[rows, labels] = 0
+        positive = margins > 0
+        self.positive, self.labels, self.rows = positive, labels, rows
+        return (margins * positive).sum(dtype=scores.dtype) / scores.dtype.type(scores.shape[0])
+
+    def backward(self, gloss):
+        ds = self.positive.astype(gloss.dtype)
+        ds[self.rows, self.labels] = -ds.sum(axis=1)
+        ds *= gloss / ds.shape[0]
+        return ds, None
+
+
+def cross_entropy(logits, labels, reduction="mean"):
+    """Softmax cross-entropy of ``logits`` (B, C) against integer class ``labels`` (B,).
+
+    Uses a max-shifted log-sum-exp, so large logits neither overflow nor lose precision.
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    labels = _as_labels(labels, logits)
+    if reduction == "mean":
+        return SoftmaxCrossEntropy()(logits, labels)
+    _check_labels("cross_entropy", logits.data, labels.data)
+    rows = backend.array_module(labels.data).arange(labels.shape[0])
+    picked = -log_softmax(logits, axis=1)[rows, labels.data]
+    return picked.sum() if reduction == "sum" else picked
+
+
+def mse_loss(input, target, reduction="mean"):  # noqa: A002 (PyTorch's argument name)
+    """Mean squared error: mean((input - target)²)."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    from ..tensor import Tensor
+
+    if isinstance(target, Tensor) and target.shape != input.shape:
+        raise ValueError(f"mse_loss: input of shape {input.shape} and target of shape {target.shape} differ")
+    diff = input - target
+    sq = diff * diff
+    if reduction == "none":
+        return sq
+    return sq.mean() if reduction == "mean" else sq.sum()
+
+
+def hinge_loss(scores, labels, margin=1.0):
+    """Multiclass SVM (hinge) loss of the notes, averaged over the batch."""
+    return Hinge(margin)(scores, _as_labels(labels, scores))
+
+
+def _as_labels(labels, like):
+    from ..tensor import Tensor, tensor
+
+    if not isinstance(labels, Tensor):
+        labels = tensor(labels, device=like.device)
+    if labels.requires_grad:
+        raise TypeError("class labels cannot require gradients")
+    return labels

@@ -1,0 +1,197 @@
+"""Shape and placement ops: reshape, transpose, indexing, concatenate, stack, casts, moves.
+
+None of them does arithmetic, so each backward only puts the upstream gradient back where the
+input's elements came from.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+
+__all__ = ["reshape", "transpose", "getitem", "concatenate", "stack", "astype", "to_device"]
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape: dx = dy reshaped back."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} "
+                             f"({x.size} elements) into shape {tuple(self.shape)}") from None
+
+    def backward(self, gy):
+        return gy.reshape(self.x_shape)
+
+
+class Transpose(Function):
+    """y = x with its axes permuted: dx = dy permuted back (axes=None reverses them)."""
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        if self.axes is not None and sorted(a % max(x.ndim, 1) for a in self.axes) != list(range(x.ndim)):
+            raise ValueError(f"transpose: axes {self.axes} are not a permutation of the axes of shape {tuple(x.shape)}")
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        if self.axes is None:
+            return gy.transpose()
+        return gy.transpose(tuple(np.argsort([a % gy.ndim for a in self.axes])))
+
+
+def _is_advanced(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(backend.is_array(p) or isinstance(p, (list, np.ndarray)) for p in parts)
+
+
+class GetItem(Function):
+    """y = x[index]: dx is zeros with dy scattered back into the indexed places
+    (summed where an advanced index picks the same element twice)."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        self.x_shape, self.x_dtype = x.shape, x.dtype
+        try:
+            return x[self.index]
+        except IndexError as exc:
+            raise IndexError(f"index {self.index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
+
+    def backward(self, gy):
+        xp = backend.array_module(gy)
+        gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+        if _is_advanced(self.index):
+            xp.add.at(gx, self.index, gy)
+        else:
+            gx[self.index] = gy
+        return gx
+
+
+class Concatenate(Function):
+    """y = concatenate(xs, axis): each dx is its slice of dy."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        xp = backend.array_module(xs[0])
+        try:
+            y = xp.concatenate(xs, axis=self.axis)
+        except ValueError:
+            raise ValueError(f"concatenate along axis {self.axis}: shapes "
+                             f"{[tuple(x.shape) for x in xs]} do not match off that axis") from None
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return y
+
+    def backward(self, gy):
+        xp = backend.array_module(gy)
+        cuts = np.cumsum(self.sizes)[:-1].tolist()
+        return tuple(xp.split(gy, cuts, axis=self.axis))
+
+
+class Stack(Function):
+    """y = stack(xs, axis): each dx is its index of dy along the new axis."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        xp = backend.array_module(xs[0])
+        try:
+            return xp.stack(xs, axis=self.axis)
+        except ValueError:
+            raise ValueError(f"stack: shapes {[tuple(x.shape) for x in xs]} must all be equal") from None
+
+    def backward(self, gy):
+        xp = backend.array_module(gy)
+        return tuple(xp.moveaxis(gy, self.axis, 0))
+
+
+class AsType(Function):
+    """y = x cast to a floating dtype: dx = dy cast back."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.src = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return gy.astype(self.src)
+
+
+class ToDevice(Function):
+    """y = x copied to another device: dx = dy copied back."""
+
+    def __init__(self, device):
+        self.out_device = device
+
+    def forward(self, x):
+        self.src = backend.device_of(x)
+        return backend.to_device(x, self.out_device)
+
+    def backward(self, gy):
+        return backend.to_device(gy, self.src)
+
+
+def reshape(x, shape):
+    return Reshape(tuple(shape))(x)
+
+
+def transpose(x, axes=None):
+    return Transpose(None if axes is None else tuple(axes))(x)
+
+
+def _raw_index(index):
+    from ..tensor import Tensor
+
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(p.data if isinstance(p, Tensor) else p for p in index)
+    return index
+
+
+def getitem(x, index):
+    index = _raw_index(index)
+    parts = index if isinstance(index, tuple) else (index,)
+    for p in parts:
+        if backend.is_array(p) and backend.device_of(p) is not x.device:
+            raise RuntimeError(f"indexing a tensor on {x.device} with an index array on {backend.device_of(p)}")
+    return GetItem(index)(x)
+
+
+def concatenate(tensors, axis=0):
+    if not tensors:
+        raise ValueError("concatenate needs at least one tensor")
+    return Concatenate(axis)(*tensors)
+
+
+def stack(tensors, axis=0):
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    return Stack(axis)(*tensors)
+
+
+def astype(x, dtype):
+    from ..tensor import Tensor
+
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":  # integer / bool results carry no gradient
+        return Tensor._make(x.data.astype(dtype), x.device, False)
+    return AsType(dtype)(x)
+
+
+def to_device(x, device):
+    return ToDevice(backend.device(device))(x)

@@ -1,0 +1,87 @@
+"""Central-difference gradient checking in float64, on any backend."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .autograd import no_grad
+from .tensor import Tensor
+
+__all__ = ["gradcheck", "GradcheckError"]
+
+
+class GradcheckError(RuntimeError):
+    """Analytic and numeric gradients disagree."""
+
+
+def _project(out, weights):
+    """<out, weights> as a Python float (sum over every output)."""
+    return sum(float((o.data * w).sum()) for o, w in zip(out, weights))
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
+    """Check ``fn``'s backward against central differences.
+
+    ``fn(*inputs)`` returns a Tensor (or a tuple of them). A fixed random vector v of the
+    output's shape is drawn; the analytic gradient of <v, fn(x)> from ``backward`` is compared
+    elementwise with (<v, fn(x + eps e_i)> - <v, fn(x - eps e_i)>) / (2 eps) for every element
+    i of every input that requires grad. Those inputs must be float64.
+
+    Returns True, or raises :class:`GradcheckError` naming the worst element.
+    """
+    if isinstance(inputs, Tensor):
+        inputs = (inputs,)
+    inputs = tuple(inputs)
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad")
+    for i in checked:
+        if inputs[i].dtype != np.float64:
+            raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; finite differences need float64")
+
+    # Fresh leaves, so the caller's tensors and their .grad are left alone.
+    # (contiguous copies, so perturbing a flat view perturbs the input itself)
+    xs = [Tensor._make(x.data.copy(), x.device, True) if i in checked else x for i, x in enumerate(inputs)]
+
+    def run(args):
+        out = fn(*args)
+        return out if isinstance(out, tuple) else (out,)
+
+    out = run(xs)
+    rng = np.random.default_rng(seed)
+    weights = [backend.to_device(rng.standard_normal(o.shape), o.device).astype(o.dtype) for o in out]
+    total = None
+    for o, w in zip(out, weights):
+        if not o.requires_grad:
+            continue
+        term = (o * Tensor._make(w, o.device, False)).sum()
+        total = term if total is None else total + term
+    if total is None:
+        raise GradcheckError("gradcheck: the output does not depend on any input that requires grad")
+    total.backward()
+
+    worst = None
+    for i in checked:
+        x = xs[i]
+        analytic = np.zeros(x.shape) if x.grad is None else backend.to_numpy(x.grad.data).astype(np.float64)
+        numeric = np.zeros(x.shape)
+        flat = x.data.reshape(-1)  # a view: perturbing it perturbs x
+        with no_grad():
+            for k in range(flat.size):
+                orig = float(flat[k])
+                flat[k] = orig + eps
+                plus = _project(run(xs), weights)
+                flat[k] = orig - eps
+                minus = _project(run(xs), weights)
+                flat[k] = orig
+                numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+        err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+        if err.size and err.max() > 0:
+            k = np.unravel_index(int(err.argmax()), err.shape)
+            if worst is None or err[k] > worst[0]:
+                worst = (err[k], i, k, analytic[k], numeric[k])
+    if worst is not None:
+        _, i, k, a, n = worst
+        raise GradcheckError(f"gradcheck failed for input {i} at index {tuple(int(j) for j in k)}: "
+                             f"analytic {a:.10g} vs numeric {n:.10g} (|diff| {abs(a - n):.3g})")
+    return True

@@ -1,0 +1,164 @@
+"""``Module`` and ``Parameter``: the containers a training script is written against."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .. import backend
+from ..tensor import Tensor
+
+__all__ = ["Parameter", "Module"]
+
+
+class Parameter(Tensor):
+    """A leaf tensor that a Module registers as trainable (``requires_grad=True``)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of layers and models: register Parameters and sub-Modules as attributes,
+    implement ``forward``, call the module to run it."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        params = self.__dict__.get("_parameters")
+        if params is None:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                                 "before assigning attributes")
+        if isinstance(value, Parameter):
+            self._modules.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            self._modules[name] = value
+        elif name in params and value is None:
+            params[name] = None
+        else:
+            params.pop(name, None)
+            self._modules.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ traversal
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, mod in self._modules.items():
+            yield from mod.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def children(self):
+        return iter(self._modules.values())
+
+    def named_parameters(self, prefix=""):
+        seen = set()
+        for mod_name, mod in self.named_modules(prefix):
+            for name, p in mod._parameters.items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self):
+        for _, p in self.named_parameters():
+            yield p
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode=True):
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    # ------------------------------------------------------------------ devices
+    def to(self, device=None, dtype=None):
+        """Move (and/or cast) every parameter in place; returns self."""
+        dev = None if device is None else backend.device(device)
+        if dev is not None:
+            dev._check_available()
+        for p in self.parameters():
+            data = p.data
+            if dev is not None and p.device is not dev:
+                data = backend.to_device(data, dev)
+            if dtype is not None:
+                data = data.astype(dtype, copy=False)
+            p.data = data
+            p._device = backend.device_of(data)
+            if p.grad is not None:
+                p.grad = p.grad.to(p._device, dtype)
+        return self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, index=0):
+        return self.to(f"cuda:{index}")
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self):
+        """Parameter name -> detached Tensor sharing the parameter's data."""
+        return OrderedDict((name, p.detach()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values from ``state_dict`` (Tensors or NumPy/CuPy arrays) into the parameters,
+        keeping each parameter's device and dtype. Shapes must match; with ``strict`` the keys
+        must match exactly. Nothing is changed when any check fails."""
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        staged = []
+        for name, p in own.items():
+            if name not in state_dict:
+                continue
+            value = state_dict[name]
+            value = value.data if isinstance(value, Tensor) else value
+            if not backend.is_array(value):
+                raise TypeError(f"load_state_dict: {name!r} is a {type(value).__name__}, not an array")
+            if tuple(value.shape) != p.shape:
+                raise ValueError(f"load_state_dict: {name!r} has shape {tuple(value.shape)} in the state "
+                                 f"dict but {p.shape} in the model")
+            staged.append((p, backend.to_device(value, p.device).astype(p.dtype, copy=True)))
+        for p, value in staged:
+            p.data = value
+        return missing, unexpected
+
+    # ------------------------------------------------------------------ printing
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"({name}): " + repr(mod).replace("\n", "\n  ") for name, mod in self._modules.items()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
