@@ -18,7 +18,10 @@ import heapq
 import weakref
 from itertools import count
 
+import numpy as np
+
 from . import backend
+from .backend import CPU
 
 __all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "run_backward"]
 
@@ -149,8 +152,11 @@ class Function:
             raise
 
         odev = self.out_device or dev
+        if type(ys) is not tuple and type(ys) is not np.ndarray and dev is CPU:
+            ys = np.asarray(ys)  # NumPy turns 0-d results into scalars; keep them arrays
         if isinstance(ys, tuple):
-            outs = tuple(Tensor._make(y, odev, record) for y in ys)
+            outs = tuple(Tensor._make(np.asarray(y) if isinstance(y, np.generic) else y, odev, record)
+                         for y in ys)
         else:
             outs = (Tensor._make(ys, odev, record),)
         if record:
@@ -198,6 +204,8 @@ def _accumulate(slot_owner, key, g, owned):
         cur += g
     else:
         new = cur + g
+        if isinstance(new, np.generic):
+            new = np.asarray(new)
         owned.add(id(new))
         slot_owner[key] = new
 
@@ -275,6 +283,8 @@ def run_backward(root, grad=None, retain_graph=False):
         for edge, gx in zip(edges, gxs):
             if edge is None or gx is None:
                 continue
+            if isinstance(gx, np.generic):  # a 0-d NumPy result came back as a scalar
+                gx = np.asarray(gx)
             if isinstance(edge, Tensor):  # a leaf
                 entry = leaf_grads.get(id(edge))
                 if entry is None:
@@ -303,7 +313,8 @@ def _store_leaf_grad(leaf, g):
     if leaf.grad is None:
         leaf.grad = Tensor._make(g, leaf._device, False)
     else:  # accumulate across backward calls, out of place: .grad arrays may alias each other
-        leaf.grad = Tensor._make(leaf.grad.data + g, leaf._device, False)
+        total = leaf.grad.data + g
+        leaf.grad = Tensor._make(np.asarray(total) if isinstance(total, np.generic) else total, leaf._device, False)
 
 
 def _fill_retained(fn, gys):

@@ -37,7 +37,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_creator", "_output_index", "_device",
-                 "_retains_grad", "__weakref__")
+                 "_retains_grad", "_value_range", "__weakref__")
     __array_ufunc__ = None  # make NumPy hand `ndarray (op) Tensor` to our reflected operators
     __hash__ = object.__hash__
 
@@ -53,6 +53,7 @@ class Tensor:
         self._output_index = 0
         self._device = backend.device_of(data)
         self._retains_grad = False
+        self._value_range = None
 
     @classmethod
     def _make(cls, data, device, requires_grad):
@@ -65,6 +66,7 @@ class Tensor:
         t._output_index = 0
         t._device = device if device is not None else backend.device_of(data)
         t._retains_grad = False
+        t._value_range = None
         return t
 
     # ------------------------------------------------------------------ properties
@@ -439,7 +441,12 @@ def _to_tensor(data, dtype, device, requires_grad, copy):
         arr = arr.astype(dtype)
         copy = False
     src = backend.device_of(arr)
+    value_range = None
     if src is not dev:
+        if src.type == "cpu" and arr.dtype.kind in "iu" and arr.size:
+            # Remember an integer tensor's range while it is still on the host, so checks such
+            # as "class labels in [0, C)" need no device synchronisation later.
+            value_range = (int(arr.min()), int(arr.max()))
         arr = backend.to_device(arr, dev)
     elif copy:
         arr = arr.copy()
@@ -447,7 +454,9 @@ def _to_tensor(data, dtype, device, requires_grad, copy):
         arr = arr.copy()
     if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
         raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
-    return Tensor._make(arr, dev, bool(requires_grad))
+    t = Tensor._make(arr, dev, bool(requires_grad))
+    t._value_range = value_range
+    return t
 
 
 def _shape_arg(shape):

@@ -17,7 +17,11 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _check_labels(name, scores, labels):
-    """Labels must be integers of shape (B,) in [0, C) for scores of shape (B, C)."""
+    """Labels (a Tensor) must be integers of shape (B,) in [0, C) for scores of shape (B, C).
+
+    The range check reads the labels' values: free on the CPU, and free on a GPU for labels
+    that came from the host (the tensor remembers its range); only labels computed on the GPU
+    cost a synchronisation here."""
     if scores.ndim != 2:
         raise ValueError(f"{name}: expected scores of shape (batch, classes), got {tuple(scores.shape)}")
     if labels.dtype.kind not in "iu":
@@ -26,21 +30,22 @@ def _check_labels(name, scores, labels):
     if tuple(labels.shape) != (scores.shape[0],):
         raise ValueError(f"{name}: labels of shape {tuple(labels.shape)} do not match scores of shape "
                          f"{tuple(scores.shape)} (need ({scores.shape[0]},))")
-    # The range check needs the labels' values on the host: free on the CPU; on a GPU it would
-    # cost a synchronisation, so there the kernels return NaN for an out-of-range label instead.
-    if isinstance(labels, np.ndarray) and labels.size:
-        lo, hi = int(labels.min()), int(labels.max())
-        if lo < 0 or hi >= scores.shape[1]:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"{name}: class label {bad} is out of range for {scores.shape[1]} classes "
-                             f"(labels must be in [0, {scores.shape[1] - 1}])")
+    if not labels.size:
+        return
+    if labels._value_range is not None:
+        lo, hi = labels._value_range
+    else:
+        lo, hi = int(labels.data.min()), int(labels.data.max())
+    if lo < 0 or hi >= scores.shape[1]:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{name}: class label {bad} is out of range for {scores.shape[1]} classes "
+                         f"(labels must be in [0, {scores.shape[1] - 1}])")
 
 
 class SoftmaxCrossEntropy(Function):
     """L = -(1/B) Σ_i log softmax(x_i)[y_i]: dx = (softmax(x) - onehot(y)) / B, fused."""
 
     def forward(self, logits, labels):
-        _check_labels("cross_entropy", logits, labels)
         loss, self.saved = kernels.softmax_xent_fwd(logits, labels)
         self.labels = labels
         return loss
@@ -59,7 +64,6 @@ class Hinge(Function):
         self.margin = margin
 
     def forward(self, scores, labels):
-        _check_labels("hinge_loss", scores, labels)
         xp = backend.array_module(scores)
         rows = xp.arange(scores.shape[0])
         margins = scores - scores[rows, labels][:, None] + self.margin
@@ -83,9 +87,9 @@ def cross_entropy(logits, labels, reduction="mean"):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     labels = _as_labels(labels, logits)
+    _check_labels("cross_entropy", logits, labels)
     if reduction == "mean":
         return SoftmaxCrossEntropy()(logits, labels)
-    _check_labels("cross_entropy", logits.data, labels.data)
     rows = backend.array_module(labels.data).arange(labels.shape[0])
     picked = -log_softmax(logits, axis=1)[rows, labels.data]
     return picked.sum() if reduction == "sum" else picked
@@ -108,7 +112,9 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002 (PyTorch's argument
 
 def hinge_loss(scores, labels, margin=1.0):
     """Multiclass SVM (hinge) loss of the notes, averaged over the batch."""
-    return Hinge(margin)(scores, _as_labels(labels, scores))
+    labels = _as_labels(labels, scores)
+    _check_labels("hinge_loss", scores, labels)
+    return Hinge(margin)(scores, labels)
 
 
 def _as_labels(labels, like):
