@@ -1,0 +1,118 @@
+// softmax_xent.cu: softmax + cross-entropy over a batch of logits, forward and backward.
+// The arithmetic is in softmax_xent.cuh. Launch both with 256 threads per block.
+//
+//   softmax_xent_fwd_S(const T* logits, const long long* labels, T* probs, T* loss_rows,
+//                      long long B, long long C)
+//       logits: C-contiguous (B, C), C >= 1; labels: (B,) int64.
+//       One warp per row (grid-stride over rows): the warp reduces the row's max m and
+//       s = sum e^(x - m) (in double) with shuffles, writes probs[row] = e^(x - m) / s and
+//       loss_rows[row] = log(s) - (x[label] - m), or NaN for a label outside [0, C).
+//       The batch mean is left to the caller (one reduction over B values).
+//
+//   softmax_xent_bwd_S(const T* probs, const long long* labels, const T* gloss, T* dx,
+//                      long long B, long long C)
+//       dx = (probs - onehot(labels)) * gloss[0] / B over the C-contiguous (B, C) arrays,
+//       16-byte aligned (vectorised with a scalar tail). gloss is a device scalar, so the
+//       upstream gradient of the mean loss never has to visit the host.
+#include "common.cuh"
+#include "softmax_xent.cuh"
+
+namespace {
+
+const unsigned FULL_WARP = 0xffffffffu;
+
+// Butterfly reductions: every lane ends with the same value (each step adds or compares a
+// pair of lanes symmetrically), so no broadcast from lane 0 is needed.
+template <typename T>
+__device__ __forceinline__ T warp_max(T v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        const T w = __shfl_xor_sync(FULL_WARP, v, offset);
+        v = w > v ? w : v;
+    }
+    return v;
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(FULL_WARP, v, offset);
+    return v;
+}
+
+template <typename T>
+__device__ __forceinline__ void softmax_xent_fwd_rows(const T* logits, const long long* labels,
+                                                      T* probs, T* loss_rows, long long B,
+                                                      long long C) {
+    const int lane = threadIdx.x & 31;
+    const long long warps_per_block = blockDim.x >> 5;
+    const long long row_stride = (long long)gridDim.x * warps_per_block;
+    // The row loop is uniform across a warp, so all 32 lanes reach every shuffle.
+    for (long long row = blockIdx.x * warps_per_block + (threadIdx.x >> 5); row < B;
+         row += row_stride) {
+        const T* x = logits + row * C;
+        T* p = probs + row * C;
+        T m = x[0];
+        for (long long j = lane; j < C; j += 32) m = x[j] > m ? x[j] : m;
+        m = warp_max(m);
+        typename gg::wide<T>::type sum = 0;
+        for (long long j = lane; j < C; j += 32) sum += gg::exp_(x[j] - m);
+        const T s = (T)warp_sum(sum);
+        for (long long j = lane; j < C; j += 32) p[j] = gg::softmax_prob(x[j], m, s);
+        if (lane == 0) {
+            const long long label = labels[row];
+            loss_rows[row] = gg::xent_label_ok(label, C) ? gg::xent_loss(m, s, x[label])
+                                                         : gg::quiet_nan(m);
+        }
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void softmax_xent_bwd_flat(const T* probs, const long long* labels,
+                                                      const T* gloss, T* dx, long long B,
+                                                      long long C) {
+    typedef gg::Pack<T> P;
+    const long long n = B * C;
+    const long long nv = n / P::N;
+    const T scale = gloss[0] / (T)B;
+    const long long tid = gg::global_thread_id();
+    const long long stride = gg::global_thread_count();
+    for (long long i = tid; i < nv; i += stride) {
+        long long r = i * P::N / C;
+        long long c = i * P::N - r * C;
+        P a = reinterpret_cast<const P*>(probs)[i];
+#pragma unroll
+        for (int k = 0; k < P::N; ++k) {
+            a.v[k] = gg::xent_grad(a.v[k], c == labels[r], scale);
+            if (++c == C) {
+                c = 0;
+                ++r;
+            }
+        }
+        reinterpret_cast<P*>(dx)[i] = a;
+    }
+    const long long t = nv * P::N + tid;
+    if (t < n) {
+        const long long r = t / C;
+        dx[t] = gg::xent_grad(probs[t], t - r * C == labels[r], scale);
+    }
+}
+
+}  // namespace
+
+#define GG_SOFTMAX_XENT_KERNELS(T, S)                                                        \
+    extern "C" __global__ void __launch_bounds__(256) softmax_xent_fwd_##S(                  \
+        const T* logits, const long long* labels, T* probs, T* loss_rows, long long B,       \
+        long long C) {                                                                       \
+        softmax_xent_fwd_rows(logits, labels, probs, loss_rows, B, C);                       \
+    }                                                                                        \
+    extern "C" __global__ void __launch_bounds__(256) softmax_xent_bwd_##S(                  \
+        const T* probs, const long long* labels, const T* gloss, T* dx, long long B,         \
+        long long C) {                                                                       \
+        softmax_xent_bwd_flat(probs, labels, gloss, dx, B, C);                               \
+    }
+
+GG_SOFTMAX_XENT_KERNELS(float, f32)
+GG_SOFTMAX_XENT_KERNELS(double, f64)
+
+#undef GG_SOFTMAX_XENT_KERNELS

@@ -1,0 +1,419 @@
+"""GPU checks of the fused kernels against their NumPy twins (skipped without CUDA).
+
+Every kernel path is exercised on fresh random data: the vectorised RawKernel (C-contiguous,
+16-byte aligned float32/float64) and the ElementwiseKernel (strided, transposed, misaligned,
+float16), at sizes that are and are not multiples of the 16-byte pack. float32 must agree
+with the twin to 1e-6 relative and float64 to 1e-12; the few looser bounds say why.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gpugrad import backend
+from gpugrad import kernels as K
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not backend.cuda_available(),
+                       reason=f"needs CUDA: {backend.cuda_unavailable_reason()}"),
+]
+
+FLOATS = [np.float32, np.float64]
+RTOL = {np.float32: 1e-6, np.float64: 1e-12, np.float16: 2e-3}
+SIZES = [1, 3, 4, 1023, 1024, 2 ** 20 + 3]
+LAYOUTS = ["contiguous", "strided", "misaligned"]      # transposed: 2-D tests below
+
+
+def rtol(dtype):
+    return RTOL[np.dtype(dtype).type]
+
+
+@pytest.fixture(scope="module")
+def cp():
+    return backend.cupy_module()
+
+
+@pytest.fixture
+def paths(monkeypatch):
+    """Records which launcher ran: 'raw' (vectorised RawKernel) or 'elementwise'."""
+    seen = []
+    launch_flat, launch_ew, raw_kernel = K._launch_flat, K._launch_elementwise, K.raw_kernel
+
+    def flat(name, *args):
+        seen.append(("raw", name))
+        return launch_flat(name, *args)
+
+    def ew(name, *args):
+        seen.append(("elementwise", name))
+        return launch_ew(name, *args)
+
+    def raw(name):
+        seen.append(("raw", name))
+        return raw_kernel(name)
+
+    monkeypatch.setattr(K, "_launch_flat", flat)
+    monkeypatch.setattr(K, "_launch_elementwise", ew)
+    monkeypatch.setattr(K, "raw_kernel", raw)
+    return seen
+
+
+def expected_path(*arrays):
+    """The launcher the dispatch must pick for these device arrays (a one-element strided
+    view is contiguous, so it may take the vectorised path)."""
+    vectorisable = all(a.dtype in (np.float32, np.float64) and a.dtype == arrays[0].dtype
+                       and a.flags.c_contiguous and a.data.ptr % 16 == 0 for a in arrays)
+    return "raw" if vectorisable else "elementwise"
+
+
+def to_device(cp, host, layout):
+    """A device array with host's values in the given memory layout."""
+    if layout == "contiguous":
+        return cp.asarray(host)
+    if layout == "strided":                      # every other element of a bigger array
+        base = cp.zeros((2 * host.size,), host.dtype)
+        base[::2] = cp.asarray(host.ravel())
+        return base[::2].reshape(host.shape)
+    if layout == "misaligned":                   # C-contiguous, but one element off 16 bytes
+        base = cp.zeros((host.size + 1,), host.dtype)
+        view = base[1:]
+        view[...] = cp.asarray(host.ravel())
+        assert view.flags.c_contiguous and view.data.ptr % 16
+        return view.reshape(host.shape)
+    if layout == "transposed":
+        return cp.asarray(np.ascontiguousarray(host.T)).T
+    raise ValueError(layout)
+
+
+def random(rng, n_or_shape, dtype, scale=1.0, specials=()):
+    a = (rng.standard_normal(n_or_shape) * scale).astype(dtype)
+    flat = a.reshape(-1)
+    k = min(len(specials), flat.size)
+    flat[:k] = np.asarray(specials[:k], dtype)
+    return a
+
+
+def assert_close(got, want, dtype, cp, atol=0.0, factor=1.0):
+    got = cp.asnumpy(got)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=rtol(dtype) * factor, atol=atol)
+
+
+SIGMOID_SPECIALS = [0.0, -0.0, 1000.0, -1000.0, np.inf, -np.inf, np.nan, 85.0, -85.0, 89.0,
+                    -89.0, 705.0, -705.0, 20.0, -20.0]
+
+
+# ----------------------------------------------------------------------------- activations
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_activations_match_twins(cp, paths, dtype, n, layout):
+    rng = np.random.default_rng(n)
+    x = random(rng, n, dtype, 10.0, SIGMOID_SPECIALS)
+    gy = random(rng, n, dtype, 1.0, [np.nan, np.inf])
+    xd, gyd = to_device(cp, x, layout), to_device(cp, gy, layout)
+    tiny = np.finfo(dtype).tiny
+
+    y = K.sigmoid_fwd(xd)
+    assert_close(y, K.sigmoid_fwd(x), dtype, cp, atol=tiny)
+    ys = K.sigmoid_fwd(x)
+    assert_close(K.sigmoid_bwd(to_device(cp, ys, layout), gyd), K.sigmoid_bwd(ys, gy), dtype, cp)
+    r = K.relu_fwd(x)
+    np.testing.assert_array_equal(cp.asnumpy(K.relu_fwd(xd)), r)
+    np.testing.assert_array_equal(cp.asnumpy(K.relu_bwd(to_device(cp, r, layout), gyd)),
+                                  K.relu_bwd(r, gy))
+    assert {p for p, _ in paths} == {expected_path(xd, gyd)}
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(33, 31), (1024, 1025), (3, 1)])
+def test_activations_on_transposed_inputs(cp, paths, dtype, shape):
+    rng = np.random.default_rng(1)
+    x = random(rng, shape, dtype, 10.0, SIGMOID_SPECIALS)
+    gy = random(rng, shape, dtype)
+    xd, gyd = to_device(cp, x, "transposed"), to_device(cp, gy, "transposed")
+    assert_close(K.sigmoid_fwd(xd), K.sigmoid_fwd(x), dtype, cp, atol=np.finfo(dtype).tiny)
+    y = K.sigmoid_fwd(x)
+    assert_close(K.sigmoid_bwd(to_device(cp, y, "transposed"), gyd), K.sigmoid_bwd(y, gy),
+                 dtype, cp)
+    np.testing.assert_array_equal(cp.asnumpy(K.relu_fwd(xd)), K.relu_fwd(x))
+    r = K.relu_fwd(x)
+    np.testing.assert_array_equal(cp.asnumpy(K.relu_bwd(to_device(cp, r, "transposed"), gyd)),
+                                  K.relu_bwd(r, gy))
+    if shape[1] > 1:
+        assert {p for p, _ in paths} == {"elementwise"}
+
+
+@pytest.mark.parametrize("n", [3, 1023, 2 ** 20 + 3])
+def test_activations_float16_use_elementwise_kernels(cp, paths, n):
+    """float16 is computed in float and rounded once; the oracle is the float32 twin."""
+    rng = np.random.default_rng(2)
+    x = random(rng, n, np.float16, 4.0, [0.0, -0.0, 1000.0, -1000.0, np.inf, -np.inf])
+    gy = random(rng, n, np.float16)
+    x32, gy32 = x.astype(np.float32), gy.astype(np.float32)
+    y16 = K.sigmoid_fwd(cp.asarray(x))
+    assert_close(y16, K.sigmoid_fwd(x32).astype(np.float16), np.float16, cp, atol=1e-7)
+    y = cp.asnumpy(y16)
+    assert_close(K.sigmoid_bwd(cp.asarray(y), cp.asarray(gy)),
+                 K.sigmoid_bwd(y.astype(np.float32), gy32).astype(np.float16), np.float16, cp,
+                 atol=1e-6)
+    np.testing.assert_array_equal(cp.asnumpy(K.relu_fwd(cp.asarray(x))), K.relu_fwd(x))
+    r = K.relu_fwd(x)
+    np.testing.assert_array_equal(cp.asnumpy(K.relu_bwd(cp.asarray(r), cp.asarray(gy))),
+                                  K.relu_bwd(r, gy))
+    assert {p for p, _ in paths} == {"elementwise"}
+
+
+# ----------------------------------------------------------------------------- bias + act
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (7, 6), (64, 1024), (129, 1000), (4096, 10),
+                                   (2, 3, 8)])
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid"])
+def test_bias_act_matches_twin(cp, paths, dtype, shape, activation):
+    rng = np.random.default_rng(3)
+    z = random(rng, shape, dtype, 5.0)
+    b = random(rng, shape[-1], dtype)
+    want = K.bias_act_fwd(z, b, activation)
+    atol = np.finfo(dtype).tiny
+    assert_close(K.bias_act_fwd(cp.asarray(z), cp.asarray(b), activation), want, dtype, cp,
+                 atol=atol)
+    zd = cp.asarray(z)                                          # in place, raw path
+    assert K.bias_act_fwd(zd, cp.asarray(b), activation, out=zd) is zd
+    assert_close(zd, want, dtype, cp, atol=atol)
+    assert {p for p, _ in paths} == {"raw"}
+    pack = 16 // np.dtype(dtype).itemsize
+    assert all(name.startswith("bias_act_fwd_vec_") == (shape[-1] % pack == 0) for _, name in paths)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [np.float16])
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid"])
+def test_bias_act_general_layouts(cp, paths, dtype, activation):
+    rng = np.random.default_rng(4)
+    z = random(rng, (65, 34), dtype, 5.0)
+    b = random(rng, 34, dtype)
+    if dtype is np.float16:
+        want = K.bias_act_fwd(z.astype(np.float32), b.astype(np.float32), activation).astype(dtype)
+    else:
+        want = K.bias_act_fwd(z, b, activation)
+    for layout in (["contiguous"] if dtype is np.float16 else []) + ["strided", "transposed"]:
+        zd = to_device(cp, z, layout)
+        assert_close(K.bias_act_fwd(zd, cp.asarray(b), activation), want, dtype, cp, atol=1e-30)
+        assert K.bias_act_fwd(zd, cp.asarray(b), activation, out=zd) is zd      # in place
+        assert_close(zd, want, dtype, cp, atol=1e-30)
+    out = cp.empty(z.shape, dtype)
+    assert K.bias_act_fwd(to_device(cp, z, "strided"), to_device(cp, b, "strided"), activation,
+                          out=out) is out
+    assert_close(out, want, dtype, cp, atol=1e-30)
+    assert {p for p, _ in paths} == {"elementwise"}
+
+
+# ----------------------------------------------------------------------------- softmax + xent
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("B,C,scale", [(1, 1, 1.0), (3, 10, 1.0), (4096, 10, 3.0), (64, 1000, 1.0),
+                                       (5, 33, 30.0), (17, 7, 1000.0), (2, 100003, 1.0)])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_softmax_xent_matches_twin(cp, dtype, B, C, scale, layout):
+    rng = np.random.default_rng(5)
+    logits = random(rng, (B, C), dtype, scale)
+    labels = rng.integers(0, C, B)
+    loss_want, p_want = K.softmax_xent_fwd(logits, labels)
+    loss, saved = K.softmax_xent_fwd(to_device(cp, logits, layout), cp.asarray(labels))
+    assert isinstance(loss, cp.ndarray) and loss.shape == () and loss.dtype == dtype
+    # exp + a sum in another order + a division: a few ulp more than the elementwise gates
+    assert_close(loss, loss_want, dtype, cp, factor=2)
+    assert_close(saved, p_want, dtype, cp, factor=2, atol=1e-30)
+    gloss = 0.5 * cp.ones((), dtype)                              # a device scalar
+    want = K.softmax_xent_bwd(p_want, labels, np.asarray(0.5, dtype))
+    # p - 1 cancels at the label: judge errors against the gradient's scale gloss / B
+    atol = 2 * rtol(dtype) * 0.5 / B
+    assert_close(K.softmax_xent_bwd(saved, cp.asarray(labels), gloss), want, dtype, cp,
+                 factor=2, atol=atol)
+    assert_close(K.softmax_xent_bwd(saved, cp.asarray(labels, cp.int32), 0.5), want, dtype, cp,
+                 factor=2, atol=atol)
+    # the twin's own probabilities through the kernel give the twin's gradient
+    assert_close(K.softmax_xent_bwd(cp.asarray(p_want), cp.asarray(labels), gloss), want, dtype, cp,
+                 atol=atol)
+
+
+def test_softmax_xent_bad_label_gives_nan_without_sync(cp):
+    logits = cp.zeros((4, 3), cp.float32)
+    loss, _ = K.softmax_xent_fwd(logits, cp.asarray([0, 1, 3, 2]))
+    assert math.isnan(float(loss))
+    loss, _ = K.softmax_xent_fwd(logits, cp.asarray([0, 1, 2, 2]))
+    assert float(loss) == pytest.approx(math.log(3), rel=1e-6)
+
+
+def test_softmax_xent_float16(cp):
+    rng = np.random.default_rng(6)
+    logits = random(rng, (64, 10), np.float16, 2.0)
+    labels = rng.integers(0, 10, 64)
+    loss_want, p_want = K.softmax_xent_fwd(logits.astype(np.float32), labels)
+    loss, saved = K.softmax_xent_fwd(cp.asarray(logits), cp.asarray(labels))
+    assert loss.dtype == saved.dtype == np.float16
+    assert_close(loss, loss_want.astype(np.float16), np.float16, cp)
+    assert_close(saved, p_want.astype(np.float16), np.float16, cp, atol=1e-4)
+    dx = K.softmax_xent_bwd(saved, cp.asarray(labels), cp.ones((), cp.float16))
+    assert dx.dtype == np.float16
+    want = K.softmax_xent_bwd(p_want, labels, np.asarray(1.0, np.float32)).astype(np.float16)
+    assert_close(dx, want, np.float16, cp, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- optimizers
+
+SGD_CONFIGS = [
+    dict(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
+    dict(momentum=0.0, dampening=0.0, weight_decay=1e-2, nesterov=False),
+    dict(momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False),
+    dict(momentum=0.9, dampening=0.1, weight_decay=5e-4, nesterov=False),
+    dict(momentum=0.9, dampening=0.0, weight_decay=1e-2, nesterov=True),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("config", SGD_CONFIGS)
+def test_sgd_matches_twin(cp, paths, dtype, n, layout, config):
+    rng = np.random.default_rng(7)
+    p, buf = random(rng, n, dtype), np.zeros(n, dtype)
+    pd, bufd = to_device(cp, p, layout), to_device(cp, buf, layout)
+    use_buf = config["momentum"] != 0
+    for step in range(3):
+        g = random(rng, n, dtype)
+        gd = to_device(cp, g, layout)
+        args = dict(lr=0.1, first_step=step == 0, **config)
+        K.sgd_step(p, g, buf if use_buf else None, **args)
+        K.sgd_step(pd, gd, bufd if use_buf else None, **args)
+        np.testing.assert_array_equal(cp.asnumpy(gd), g)          # g is left alone
+    assert_close(pd, p, dtype, cp)
+    if use_buf:
+        assert_close(bufd, buf, dtype, cp)
+    assert {p for p, _ in paths} == {expected_path(pd, gd, *([bufd] if use_buf else []))}
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_adam_matches_twin(cp, paths, dtype, n, layout, weight_decay):
+    rng = np.random.default_rng(8)
+    p = random(rng, n, dtype)
+    m, v = np.zeros(n, dtype), np.zeros(n, dtype)
+    pd, md, vd = (to_device(cp, a, layout) for a in (p, m, v))
+    for step in range(1, 4):
+        g = random(rng, n, dtype)
+        gd = to_device(cp, g, layout)
+        args = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay, step=step)
+        K.adam_step(p, g, m, v, **args)
+        K.adam_step(pd, gd, md, vd, **args)
+    for got, want in ((pd, p), (md, m), (vd, v)):
+        assert_close(got, want, dtype, cp)
+    assert {p for p, _ in paths} == {expected_path(pd, gd, md, vd)}
+
+
+def test_optimizers_float16_use_elementwise_kernels(cp, paths):
+    """float16 state is updated in float and rounded once per step: the oracle is the float32
+    twin fed the same rounded state each step."""
+    rng = np.random.default_rng(9)
+    n = 1023
+    p = random(rng, n, np.float16)
+    buf = np.zeros(n, np.float16)
+    pd, bufd = cp.asarray(p), cp.asarray(buf)
+    for step in range(3):
+        g = random(rng, n, np.float16)
+        args = dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=1e-2, nesterov=True,
+                    first_step=step == 0)
+        p32, buf32 = cp.asnumpy(pd).astype(np.float32), cp.asnumpy(bufd).astype(np.float32)
+        K.sgd_step(p32, g.astype(np.float32), buf32, **args)
+        K.sgd_step(pd, cp.asarray(g), bufd, **args)
+        assert_close(pd, p32.astype(np.float16), np.float16, cp, atol=1e-4)
+        assert_close(bufd, buf32.astype(np.float16), np.float16, cp, atol=1e-4)
+    m, v = cp.zeros(n, cp.float16), cp.zeros(n, cp.float16)
+    for step in range(1, 4):
+        g = random(rng, n, np.float16)
+        p32, m32, v32 = (cp.asnumpy(a).astype(np.float32) for a in (pd, m, v))
+        args = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, step=step)
+        K.adam_step(p32, g.astype(np.float32), m32, v32, **args)
+        K.adam_step(pd, cp.asarray(g), m, v, **args)
+        assert_close(pd, p32.astype(np.float16), np.float16, cp, atol=1e-4)
+        assert_close(m, m32.astype(np.float16), np.float16, cp, atol=1e-4)
+        assert_close(v, v32.astype(np.float16), np.float16, cp, atol=1e-6)
+    assert {p for p, _ in paths} == {"elementwise"}
+
+
+# ----------------------------------------------------------------------------- reductions
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (4096, 1024), (33, 7)])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_sum_rows_matches_twin(cp, dtype, shape, layout):
+    g = random(np.random.default_rng(10), shape, dtype)
+    got = K.sum_rows(to_device(cp, g, layout))
+    assert got.shape == (shape[1],) and got.dtype == dtype
+    # a reduction in another order: bound the error by the column's L1 norm
+    np.testing.assert_allclose(cp.asnumpy(got), K.sum_rows(g), rtol=0,
+                               atol=rtol(dtype) * np.abs(g).sum(axis=0).max())
+
+
+# ----------------------------------------------------------------------------- caching, syncs
+
+def test_kernels_are_compiled_once(cp, monkeypatch):
+    modules_made = []
+    real_raw_module = cp.RawModule
+
+    def counting_raw_module(*args, **kwargs):
+        modules_made.append(kwargs.get("code", "")[:40])
+        return real_raw_module(*args, **kwargs)
+
+    monkeypatch.setattr(K, "_modules", {})
+    monkeypatch.setattr(K, "_raw_kernels", {})
+    monkeypatch.setattr(cp, "RawModule", counting_raw_module)
+    x = cp.arange(1024, dtype=cp.float32)
+    K.sigmoid_fwd(x)
+    kernel = K.raw_kernel("sigmoid_fwd_f32")
+    compiled = kernel.kernel                     # CuPy's per-device compiled function
+    K.sigmoid_fwd(x)
+    K.relu_fwd(x)                                # same .cu file: same module
+    assert K.raw_kernel("sigmoid_fwd_f32") is kernel
+    assert kernel.kernel is compiled
+    assert len(modules_made) == 1
+
+    xs = x[::2]
+    K.sigmoid_fwd(xs)
+    ew = K.elementwise_kernel("sigmoid_fwd")
+    K.sigmoid_fwd(xs)
+    assert K.elementwise_kernel("sigmoid_fwd") is ew
+
+
+def test_no_host_sync(cp):
+    cupyx = pytest.importorskip("cupyx")
+    allow_synchronize = getattr(cupyx, "allow_synchronize", None)
+    if allow_synchronize is None:
+        pytest.skip("this CuPy has no cupyx.allow_synchronize")
+    rng = np.random.default_rng(11)
+    x = cp.asarray(random(rng, (256, 10), np.float32))
+    b = cp.asarray(random(rng, 10, np.float32))
+    labels = cp.asarray(rng.integers(0, 10, 256))
+    p, g, buf, m, v = (cp.asarray(random(rng, 1023, np.float32)) for _ in range(5))
+
+    def step():
+        z = K.bias_act_fwd(x, b, "relu")
+        K.relu_bwd(z, K.sigmoid_bwd(K.sigmoid_fwd(z), z))
+        K.bias_act_fwd(x[:, ::2], b[::2], "sigmoid")
+        loss, saved = K.softmax_xent_fwd(z, labels)
+        K.softmax_xent_bwd(saved, labels, cp.ones_like(loss))
+        K.sum_rows(z)
+        K.sgd_step(p, g, buf, 0.1, 0.9, 0.0, 1e-4, True, False)
+        K.sgd_step(p[::2], g[::2], buf[::2], 0.1, 0.9, 0.0, 1e-4, True, False)
+        K.adam_step(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.0, 3)
+
+    step()                                       # compile everything first
+    cp.cuda.Device().synchronize()
+    with allow_synchronize(False):
+        step()
+    cp.cuda.Device().synchronize()

@@ -1,0 +1,647 @@
+"""CPU checks of the fused kernels: no GPU needed.
+
+(a) every CUDA source in kernels/ compiles with nvcc (skipped without nvcc), both as files
+    and as the include-expanded text NVRTC gets from gpugrad.kernels, and so does every
+    ElementwiseKernel operation;
+(b) the __host__ __device__ arithmetic of kernels/*.cuh, compiled for the host with a C++
+    compiler, agrees with the NumPy twins (skipped without one);
+(c) the NumPy twins agree with plain reference formulas and PyTorch's documented optimizer
+    algorithms.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import re
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from gpugrad import kernels as K
+
+FLOATS = [np.float32, np.float64]
+RTOL = {np.float32: 1e-6, np.float64: 1e-12}
+
+
+def rtol(dtype):
+    return RTOL[np.dtype(dtype).type]
+
+
+def tiny(dtype):
+    """Smallest normal number: sigmoid's far tail may differ below it (0 vs a subnormal)."""
+    return np.finfo(dtype).tiny
+
+
+# ============================================================================ (a) nvcc
+
+NVCC = shutil.which("nvcc")
+needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc is not installed")
+CUDA_SOURCES = sorted(p.name for p in K.KERNEL_DIR.iterdir() if p.suffix in (".cu", ".cuh"))
+
+
+def test_kernel_dir_holds_the_sources():
+    assert K.KERNEL_DIR.is_dir()
+    for name in ("common.cuh", "activations.cuh", "softmax_xent.cuh", "optim.cuh",
+                 "activations.cu", "softmax_xent.cu", "optim.cu"):
+        assert name in CUDA_SOURCES
+
+
+def test_kernel_source_inlines_local_includes_once():
+    for name in ("activations.cu", "softmax_xent.cu", "optim.cu"):
+        text = K.kernel_source(name)
+        assert not re.search(r'^\s*#\s*include\s+"', text, re.MULTILINE)
+        assert text.count("#define GPUGRAD_COMMON_CUH") == 1
+        assert K.kernel_source(name) is text       # read and expanded once
+
+
+def _nvcc_arch():
+    out = subprocess.run([NVCC, "--list-gpu-arch"], capture_output=True, text=True).stdout
+    archs = re.findall(r"compute_(\d+)", out)
+    return "sm_90" if "90" in archs or not archs else f"sm_{archs[0]}"
+
+
+def _nvcc(args, cwd):
+    proc = subprocess.run([NVCC, *args], cwd=cwd, capture_output=True, text=True)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _elementwise_test_source(ctype):
+    """A .cu laid out the way CuPy builds an ElementwiseKernel (typedefs, preamble, then the
+    operation on references to one element of each array), one kernel per spec."""
+    scalar_ctypes = {"float64": "double", "float32": "float", "int32": "int", "int64": "long long"}
+    parts = ["#include <cuda_fp16.h>\n" if ctype == "__half" else "", f"typedef {ctype} T;\n"]
+    for header in sorted({spec[3] for spec in K._ELEMENTWISE_SPECS.values()}):
+        parts.append(K.kernel_source(header) + "\n")
+    for name, (ins, outs, operation, _) in K._ELEMENTWISE_SPECS.items():
+        params, body = [], []
+        decls = [(False, d) for d in ins.split(",")] + [(True, d) for d in outs.split(",")]
+        for is_out, decl in decls:
+            typ, var = decl.split()
+            if typ == "T":
+                params.append(f"{'' if is_out else 'const '}T* _raw_{var}")
+                body.append(f"{'T&' if is_out else 'const T'} {var} = _raw_{var}[threadIdx.x];")
+            else:
+                params.append(f"{scalar_ctypes[typ]} {var}")
+        parts.append(f'#line 1 "gpugrad_{name}"\n'
+                     f'extern "C" __global__ void ew_{name}({", ".join(params)}) {{\n'
+                     f'  {" ".join(body)}\n  {{ {K._ELEMENTWISE_PRELUDE}{operation}; }}\n}}\n')
+    return "".join(parts)
+
+
+@needs_nvcc
+def test_every_cuda_source_compiles_with_nvcc(tmp_path):
+    common = [f"-arch={_nvcc_arch()}", *K.NVRTC_OPTIONS, "--Werror", "all-warnings"]
+    full = [*common, "-c"]      # the .cu files as objects: host and device sides
+    device = [*common, "-ptx"]  # device code only, like NVRTC (and three times faster)
+    jobs = []   # (what, argv)
+    for name in CUDA_SOURCES:
+        if name.endswith(".cu"):
+            jobs.append((name, [*full, "-I", str(K.KERNEL_DIR), str(K.KERNEL_DIR / name),
+                                "-o", f"{name}.o"]))
+            expanded = tmp_path / f"expanded_{name}"        # what NVRTC gets, no -I
+            expanded.write_text(K.kernel_source(name))
+            jobs.append((f"{name} (as NVRTC gets it)",
+                         [*device, expanded.name, "-o", f"{expanded.stem}.ptx"]))
+        else:
+            stub = tmp_path / f"include_{name}.cu"          # each header stands alone
+            stub.write_text(f'#include "{name}"\n')
+            jobs.append((name, [*device, "-I", str(K.KERNEL_DIR), stub.name,
+                                "-o", f"{stub.stem}.ptx"]))
+    for ctype in ("float", "double", "__half"):
+        src = tmp_path / f"elementwise_{ctype.strip('_')}.cu"
+        src.write_text(_elementwise_test_source(ctype))
+        jobs.append((f"ElementwiseKernel operations, T={ctype}",
+                     [*device, src.name, "-o", f"{src.stem}.ptx"]))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda job: (job[0], *_nvcc(job[1], tmp_path)), jobs))
+    failures = [f"--- {what}\n{log}" for what, rc, log in results if rc != 0]
+    assert not failures, "\n".join(failures)
+
+
+@needs_nvcc
+def test_vectorised_kernels_use_16_byte_loads(tmp_path):
+    ptx = tmp_path / "activations.ptx"
+    rc, log = _nvcc([f"-arch={_nvcc_arch()}", "-ptx", *K.NVRTC_OPTIONS, "-I", str(K.KERNEL_DIR),
+                     str(K.KERNEL_DIR / "activations.cu"), "-o", str(ptx)], tmp_path)
+    assert rc == 0, log
+    text = ptx.read_text()
+    assert "ld.global.v4.f32" in text and "st.global.v4.f32" in text
+    assert "ld.global.v2.f64" in text and "st.global.v2.f64" in text
+    # --fmad=false: no contraction of the gates' own a * b + c (the fma.rn inside expf's
+    # implementation is explicit and stays), so the GPU rounds like the twins.
+    body = text.split(".entry sigmoid_bwd_f32", 1)[1].split(".entry", 1)[0]
+    assert "mul.rn.f32" in body or "mul.f32" in body
+    assert "fma" not in body
+
+
+# ============================================================================ (b) host build
+
+HOST_HARNESS = r"""
+// Host loops over the per-element arithmetic of kernels/*.cuh, for ctypes.
+#include <fenv.h>
+#include "activations.cuh"
+#include "softmax_xent.cuh"
+#include "optim.cuh"
+
+#define GG_HOST(T, S)                                                                        \
+extern "C" int sigmoid_fwd_##S(const T* x, T* y, long long n) {                              \
+    feclearexcept(FE_ALL_EXCEPT);                                                            \
+    for (long long i = 0; i < n; ++i) y[i] = gg::sigmoid_fwd(x[i]);                          \
+    return fetestexcept(FE_OVERFLOW) != 0;                                                   \
+}                                                                                            \
+extern "C" void sigmoid_bwd_##S(const T* y, const T* dy, T* dx, long long n) {               \
+    for (long long i = 0; i < n; ++i) dx[i] = gg::sigmoid_bwd(y[i], dy[i]);                  \
+}                                                                                            \
+extern "C" void relu_fwd_##S(const T* x, T* y, long long n) {                                \
+    for (long long i = 0; i < n; ++i) y[i] = gg::relu_fwd(x[i]);                             \
+}                                                                                            \
+extern "C" void relu_bwd_##S(const T* y, const T* dy, T* dx, long long n) {                  \
+    for (long long i = 0; i < n; ++i) dx[i] = gg::relu_bwd(y[i], dy[i]);                     \
+}                                                                                            \
+extern "C" void bias_act_fwd_##S(const T* z, const T* b, T* y, long long rows,               \
+                                 long long cols, int act) {                                  \
+    for (long long r = 0; r < rows; ++r)                                                     \
+        for (long long c = 0; c < cols; ++c)                                                 \
+            y[r * cols + c] = gg::bias_act_fwd(act, z[r * cols + c], b[c]);                  \
+}                                                                                            \
+extern "C" void softmax_xent_fwd_##S(const T* x, const long long* labels, T* p,              \
+                                     T* loss_rows, long long B, long long C) {               \
+    for (long long r = 0; r < B; ++r)                                                        \
+        loss_rows[r] = gg::softmax_xent_row(x + r * C, C, labels[r], p + r * C);             \
+}                                                                                            \
+extern "C" void softmax_xent_bwd_##S(const T* p, const long long* labels, const T* gloss,    \
+                                     T* dx, long long B, long long C) {                      \
+    const T scale = gloss[0] / (T)B;                                                         \
+    for (long long i = 0; i < B * C; ++i)                                                    \
+        dx[i] = gg::xent_grad(p[i], i % C == labels[i / C], scale);                          \
+}                                                                                            \
+extern "C" void sgd_step_##S(T* p, const T* g, T* buf, long long n, T lr, T momentum,        \
+                             T one_minus_dampening, T weight_decay, int use_momentum,        \
+                             int nesterov, int first_step) {                                 \
+    for (long long i = 0; i < n; ++i) {                                                      \
+        T b = use_momentum && !first_step ? buf[i] : T(0);                                   \
+        gg::sgd_update(p[i], g[i], b, lr, momentum, one_minus_dampening, weight_decay,       \
+                       use_momentum != 0, nesterov != 0, first_step != 0);                   \
+        if (use_momentum) buf[i] = b;                                                        \
+    }                                                                                        \
+}                                                                                            \
+extern "C" void adam_step_##S(T* p, const T* g, T* m, T* v, long long n, T step_size,        \
+                              T beta1, T one_minus_beta1, T beta2, T one_minus_beta2,        \
+                              T bias_correction2_sqrt, T eps, T weight_decay) {              \
+    for (long long i = 0; i < n; ++i)                                                        \
+        gg::adam_update(p[i], g[i], m[i], v[i], step_size, beta1, one_minus_beta1, beta2,    \
+                        one_minus_beta2, bias_correction2_sqrt, eps, weight_decay);          \
+}
+
+GG_HOST(float, f32)
+GG_HOST(double, f64)
+"""
+
+CXX = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    """The .cuh arithmetic compiled for the host, wrapped for NumPy arrays."""
+    if CXX is None:
+        pytest.skip("no host C++ compiler")
+    tmp = tmp_path_factory.mktemp("host_harness")
+    src, lib = tmp / "harness.cpp", tmp / "libharness.so"
+    src.write_text(HOST_HARNESS)
+    # -ffp-contract=off: no fused multiply-adds, like the GPU build (--fmad=false) and NumPy.
+    proc = subprocess.run([CXX, "-O2", "-std=c++14", "-shared", "-fPIC", "-ffp-contract=off",
+                           "-Wall", "-Wextra", "-Werror", "-I", str(K.KERNEL_DIR), str(src), "-o",
+                           str(lib)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return HostKernels(ctypes.CDLL(str(lib)))
+
+
+class HostKernels:
+    """Calls into the harness with the twins' signatures (arrays in, new arrays out)."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        i64, i32 = ctypes.c_longlong, ctypes.c_int
+        for dtype, suffix in ((np.float32, "f32"), (np.float64, "f64")):
+            arr = np.ctypeslib.ndpointer(dtype=dtype, flags="C_CONTIGUOUS")
+            lab = np.ctypeslib.ndpointer(dtype=np.int64, flags="C_CONTIGUOUS")
+            sc = ctypes.c_float if dtype is np.float32 else ctypes.c_double
+            sig = {
+                "sigmoid_fwd": ([arr, arr, i64], ctypes.c_int),
+                "sigmoid_bwd": ([arr, arr, arr, i64], None),
+                "relu_fwd": ([arr, arr, i64], None),
+                "relu_bwd": ([arr, arr, arr, i64], None),
+                "bias_act_fwd": ([arr, arr, arr, i64, i64, i32], None),
+                "softmax_xent_fwd": ([arr, lab, arr, arr, i64, i64], None),
+                "softmax_xent_bwd": ([arr, lab, arr, arr, i64, i64], None),
+                "sgd_step": ([arr, arr, arr, i64, sc, sc, sc, sc, i32, i32, i32], None),
+                "adam_step": ([arr, arr, arr, arr, i64] + [sc] * 8, None),
+            }
+            for name, (argtypes, restype) in sig.items():
+                fn = getattr(lib, f"{name}_{suffix}")
+                fn.argtypes, fn.restype = argtypes, restype
+
+    def fn(self, name, dtype):
+        return getattr(self.lib, f"{name}_{'f32' if np.dtype(dtype) == np.float32 else 'f64'}")
+
+    def sigmoid_fwd(self, x):
+        y = np.empty_like(x)
+        overflowed = self.fn("sigmoid_fwd", x.dtype)(x, y, x.size)
+        return y, bool(overflowed)
+
+    def map2(self, name, a, b):
+        out = np.empty_like(a)
+        self.fn(name, a.dtype)(a, b, out, a.size)
+        return out
+
+    def relu_fwd(self, x):
+        y = np.empty_like(x)
+        self.fn("relu_fwd", x.dtype)(x, y, x.size)
+        return y
+
+    def bias_act_fwd(self, z, b, act):
+        y = np.empty_like(z)
+        self.fn("bias_act_fwd", z.dtype)(z, b, y, z.shape[0], z.shape[1], act)
+        return y
+
+    def softmax_xent_fwd(self, x, labels):
+        p, loss_rows = np.empty_like(x), np.empty(x.shape[0], x.dtype)
+        self.fn("softmax_xent_fwd", x.dtype)(x, labels, p, loss_rows, *x.shape)
+        return loss_rows, p
+
+    def softmax_xent_bwd(self, p, labels, gloss):
+        dx = np.empty_like(p)
+        self.fn("softmax_xent_bwd", p.dtype)(p, labels, np.asarray([gloss], p.dtype), dx, *p.shape)
+        return dx
+
+    def sgd_step(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step):
+        use_momentum = momentum != 0
+        self.fn("sgd_step", p.dtype)(p, g, buf if use_momentum else p, p.size, lr, momentum,
+                                     1.0 - dampening, weight_decay, use_momentum, nesterov,
+                                     first_step)
+
+    def adam_step(self, p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
+        self.fn("adam_step", p.dtype)(p, g, m, v, p.size, lr / (1.0 - beta1 ** step), beta1,
+                                      1.0 - beta1, beta2, 1.0 - beta2,
+                                      math.sqrt(1.0 - beta2 ** step), eps, weight_decay)
+
+
+def sigmoid_inputs(dtype, rng):
+    edges = [0.0, -0.0, 1.0, -1.0, 15.0, -15.0, 17.0, -17.0, 20.0, -20.0, 40.0, -40.0, 79.0,
+             -79.0, 80.0, -80.0, 81.0, -81.0, 88.0, -88.0, 89.0, -89.0, 100.0, -100.0, 700.0,
+             -700.0, 701.0, -701.0, 709.0, -709.0, 710.0, -710.0, 745.0, -745.0, 1000.0,
+             -1000.0, 1e30, -1e30, np.inf, -np.inf]
+    finfo = np.finfo(dtype)
+    edges += [finfo.tiny, -finfo.tiny, finfo.max, -finfo.max, finfo.eps, -finfo.eps]
+    x = np.concatenate([np.array(edges, dtype), (rng.standard_normal(20000) * 12).astype(dtype),
+                        rng.uniform(-120, 120, 5000).astype(dtype)])
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_host_sigmoid_fwd_matches_twin(host, dtype):
+    x = sigmoid_inputs(dtype, np.random.default_rng(0))
+    y, overflowed = host.sigmoid_fwd(x)
+    assert not overflowed, "the .cuh sigmoid overflowed an intermediate"
+    assert np.all(np.isfinite(y)) and np.all((y >= 0) & (y <= 1))
+    np.testing.assert_allclose(y, K.sigmoid_fwd(x), rtol=rtol(dtype), atol=tiny(dtype))
+    assert np.isnan(host.sigmoid_fwd(np.array([np.nan], dtype))[0][0])
+    big = np.array([-1000, 1000, -np.inf, np.inf], dtype)
+    np.testing.assert_array_equal(host.sigmoid_fwd(big)[0], [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_host_sigmoid_is_accurate_in_the_tails(host, dtype):
+    """Relative accuracy against float64 / exact-tail references, where the twin's plain
+    formula and the kernel's stable one both must hold up."""
+    x = np.linspace(-80, 30, 20001).astype(dtype)
+    x64 = x.astype(np.float64)
+    ref = np.where(x64 >= 0, 1 / (1 + np.exp(-x64)), np.exp(x64) / (1 + np.exp(x64)))
+    y = host.sigmoid_fwd(x)[0]
+    np.testing.assert_allclose(y, ref.astype(dtype), rtol=4 * np.finfo(dtype).eps,
+                               atol=tiny(dtype))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_host_sigmoid_bwd_matches_twin(host, dtype):
+    rng = np.random.default_rng(1)
+    y = np.concatenate([[0, 1, 0.5, 1e-30, 1 - 1e-7], rng.uniform(0, 1, 10000)]).astype(dtype)
+    dy = rng.standard_normal(y.size).astype(dtype)
+    np.testing.assert_allclose(host.map2("sigmoid_bwd", y, dy), K.sigmoid_bwd(y, dy),
+                               rtol=rtol(dtype), atol=0)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_host_relu_matches_twin_on_edges(host, dtype):
+    rng = np.random.default_rng(2)
+    finfo = np.finfo(dtype)
+    edges = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, finfo.tiny, -finfo.tiny,
+                      finfo.smallest_subnormal, -finfo.smallest_subnormal, finfo.max,
+                      -finfo.max, 1.0, -1.0], dtype)
+    x = np.concatenate([edges, rng.standard_normal(10000).astype(dtype)])
+    y = host.relu_fwd(x)
+    np.testing.assert_array_equal(y, K.relu_fwd(x))     # exact, NaN where NaN
+    assert not np.signbit(y[1]), "relu(-0.0) is +0.0"
+    # backward: y from the forward; dy includes values a product would turn into NaN
+    dy = np.concatenate([np.array([np.nan, np.inf, -np.inf, -0.0] * 4, dtype)[:edges.size],
+                         rng.standard_normal(10000).astype(dtype)])
+    gx = host.map2("relu_bwd", y, dy)
+    np.testing.assert_array_equal(gx, K.relu_bwd(y, dy))
+    assert np.all(gx[y <= 0] == 0) and np.all(np.isfinite(gx[y <= 0]))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("activation,code", [(None, 0), ("relu", 1), ("sigmoid", 2)])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (64, 256)])
+def test_host_bias_act_matches_twin(host, dtype, activation, code, shape):
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal(shape) * 5).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    np.testing.assert_allclose(host.bias_act_fwd(z, b, code), K.bias_act_fwd(z, b, activation),
+                               rtol=rtol(dtype), atol=tiny(dtype))
+
+
+def xent_inputs(dtype, B, C, scale, rng):
+    logits = (rng.standard_normal((B, C)) * scale).astype(dtype)
+    labels = rng.integers(0, C, B).astype(np.int64)
+    return logits, labels
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("B,C,scale", [(1, 1, 1.0), (5, 3, 1.0), (64, 10, 2.0),
+                                       (33, 100, 1.0), (8, 10, 1000.0)])
+def test_host_softmax_xent_matches_twin(host, dtype, B, C, scale):
+    logits, labels = xent_inputs(dtype, B, C, scale, np.random.default_rng(4))
+    loss_rows, p = host.softmax_xent_fwd(logits, labels)
+    loss, saved = K.softmax_xent_fwd(logits, labels)
+    assert np.all(np.isfinite(loss_rows)) and np.all(np.isfinite(p))
+    np.testing.assert_allclose(p, saved, rtol=rtol(dtype), atol=1e-30)
+    np.testing.assert_allclose(loss_rows.mean(dtype=np.float64), loss,
+                               rtol=rtol(dtype), atol=rtol(dtype))
+    g = 0.75
+    np.testing.assert_allclose(host.softmax_xent_bwd(p, labels, g),
+                               K.softmax_xent_bwd(saved, labels, np.asarray(g, dtype)),
+                               rtol=rtol(dtype), atol=rtol(dtype) / B)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_host_softmax_xent_bad_label_gives_nan(host, dtype):
+    logits = np.zeros((3, 4), dtype)
+    loss_rows, _ = host.softmax_xent_fwd(logits, np.array([0, 4, -1], np.int64))
+    assert np.isfinite(loss_rows[0]) and np.isnan(loss_rows[1]) and np.isnan(loss_rows[2])
+
+
+SGD_CONFIGS = [
+    dict(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
+    dict(momentum=0.0, dampening=0.0, weight_decay=1e-2, nesterov=False),
+    dict(momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False),
+    dict(momentum=0.9, dampening=0.1, weight_decay=5e-4, nesterov=False),
+    dict(momentum=0.9, dampening=0.0, weight_decay=1e-2, nesterov=True),
+]
+
+
+def optim_arrays(dtype, n, rng, count):
+    return [rng.standard_normal(n).astype(dtype) for _ in range(count)]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("config", SGD_CONFIGS)
+def test_host_sgd_matches_twin(host, dtype, config):
+    rng = np.random.default_rng(5)
+    p, buf = optim_arrays(dtype, 1001, rng, 2)
+    p2, buf2 = p.copy(), buf.copy()
+    for step in range(3):
+        g = rng.standard_normal(p.size).astype(dtype)
+        g_before = g.copy()
+        args = dict(lr=0.1, first_step=step == 0, **config)
+        host.sgd_step(p, g, buf, **args)
+        K.sgd_step(p2, g, buf2 if config["momentum"] else None, **args)
+        np.testing.assert_array_equal(g, g_before)
+        np.testing.assert_allclose(p, p2, rtol=rtol(dtype), atol=0)
+        if config["momentum"]:
+            np.testing.assert_allclose(buf, buf2, rtol=rtol(dtype), atol=0)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_host_adam_matches_twin(host, dtype, weight_decay):
+    rng = np.random.default_rng(6)
+    p = rng.standard_normal(1001).astype(dtype)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    p2, m2, v2 = p.copy(), m.copy(), v.copy()
+    for step in range(1, 4):
+        g = rng.standard_normal(p.size).astype(dtype)
+        args = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay,
+                    step=step)
+        host.adam_step(p, g, m, v, **args)
+        K.adam_step(p2, g, m2, v2, **args)
+        for got, want in ((p, p2), (m, m2), (v, v2)):
+            np.testing.assert_allclose(got, want, rtol=rtol(dtype), atol=0)
+
+
+# ============================================================================ (c) twins
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_sigmoid_twin_against_reference(dtype):
+    x = sigmoid_inputs(dtype, np.random.default_rng(7))
+    x = x[np.isfinite(x)]
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = np.where(x64 >= 0, 1 / (1 + np.exp(-x64)), np.exp(x64) / (1 + np.exp(x64)))
+    ref = np.nan_to_num(ref, nan=0.0)        # exp(x)/(1+exp(x)) is inf/inf for huge x < 0
+    y = K.sigmoid_fwd(x)
+    assert y.dtype == dtype and np.all(np.isfinite(y))
+    np.testing.assert_allclose(y, ref.astype(dtype), rtol=rtol(dtype), atol=tiny(dtype))
+    # NumPy warns by default on overflow, invalid and divide: none of them escapes the twin
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        K.sigmoid_fwd(np.array([-1000.0, 1000.0], dtype))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_activation_backward_twins_against_reference(dtype):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((33, 17)).astype(dtype)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    y = K.sigmoid_fwd(x)
+    np.testing.assert_allclose(K.sigmoid_bwd(y, gy), gy * y * (1 - y), rtol=rtol(dtype) * 4)
+    r = K.relu_fwd(x)
+    np.testing.assert_array_equal(r, np.where(x > 0, x, 0))
+    np.testing.assert_array_equal(K.relu_bwd(r, gy), gy * (x > 0))
+    # non-contiguous and broadcast operands take the general path
+    np.testing.assert_array_equal(K.relu_bwd(r.T, gy.T), (gy * (x > 0)).T)
+    np.testing.assert_array_equal(K.relu_bwd(r[:, :1], gy), np.where(x[:, :1] > 0, gy, 0))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_bias_act_twin(dtype):
+    rng = np.random.default_rng(9)
+    z = rng.standard_normal((16, 24)).astype(dtype)
+    b = rng.standard_normal(24).astype(dtype)
+    s = z + b[None, :]
+    np.testing.assert_array_equal(K.bias_act_fwd(z, b, None), s)
+    np.testing.assert_array_equal(K.bias_act_fwd(z, b, "relu"), np.maximum(s, 0))
+    np.testing.assert_allclose(K.bias_act_fwd(z, b, "sigmoid"), 1 / (1 + np.exp(-s)),
+                               rtol=rtol(dtype))
+    zc = z.copy()
+    out = K.bias_act_fwd(zc, b, "relu", out=zc)
+    assert out is zc
+    np.testing.assert_array_equal(zc, np.maximum(s, 0))
+    with pytest.raises(ValueError, match="activation"):
+        K.bias_act_fwd(z, b, "tanh")
+    with pytest.raises(ValueError, match="bias"):
+        K.bias_act_fwd(z, b[:5], "relu")
+
+
+def log_softmax_reference(logits):
+    x = logits.astype(np.float64)
+    m = x.max(axis=1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1000.0])
+def test_softmax_xent_twin_against_reference(dtype, scale):
+    rng = np.random.default_rng(10)
+    logits, labels = xent_inputs(dtype, 50, 7, scale, rng)
+    logits[0] = 0.0                                           # a uniform row
+    logits[1, :] = -1000.0
+    logits[1, labels[1]] = 1000.0                             # a very confident row
+    loss, p = K.softmax_xent_fwd(logits, labels)
+    assert isinstance(loss, np.ndarray) and loss.shape == () and loss.dtype == dtype
+    assert p.shape == logits.shape and p.dtype == dtype
+    logp = log_softmax_reference(logits)
+    want = -logp[np.arange(50), labels].mean()
+    np.testing.assert_allclose(loss, want, rtol=rtol(dtype) * 4, atol=rtol(dtype))
+    np.testing.assert_allclose(p, np.exp(logp), rtol=rtol(dtype) * 4, atol=1e-30)
+    gloss = np.asarray(2.5, dtype)
+    onehot = np.eye(7)[labels]
+    np.testing.assert_allclose(K.softmax_xent_bwd(p, labels, gloss),
+                               (np.exp(logp) - onehot) * 2.5 / 50,
+                               rtol=rtol(dtype) * 4, atol=rtol(dtype) / 50)
+    # a Python float upstream gradient works too
+    np.testing.assert_array_equal(K.softmax_xent_bwd(p, labels, 2.5),
+                                  K.softmax_xent_bwd(p, labels, gloss))
+
+
+def test_softmax_xent_gradient_matches_finite_differences():
+    rng = np.random.default_rng(11)
+    logits, labels = xent_inputs(np.float64, 6, 5, 2.0, rng)
+    _, p = K.softmax_xent_fwd(logits, labels)
+    grad = K.softmax_xent_bwd(p, labels, np.asarray(1.0))
+    h = 1e-6
+    numeric = np.zeros_like(logits)
+    for idx in np.ndindex(logits.shape):
+        plus, minus = logits.copy(), logits.copy()
+        plus[idx] += h
+        minus[idx] -= h
+        loss_plus, loss_minus = K.softmax_xent_fwd(plus, labels)[0], K.softmax_xent_fwd(minus, labels)[0]
+        numeric[idx] = (loss_plus - loss_minus) / (2 * h)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_softmax_xent_twin_checks_its_inputs():
+    logits = np.zeros((3, 4), np.float32)
+    with pytest.raises(IndexError, match="out of range"):
+        K.softmax_xent_fwd(logits, np.array([0, 4, 1]))
+    with pytest.raises(IndexError, match="out of range"):
+        K.softmax_xent_fwd(logits, np.array([0, -1, 1]))
+    with pytest.raises(ValueError, match=r"\(B, C\)"):
+        K.softmax_xent_fwd(logits, np.array([0, 1]))
+    with pytest.raises(TypeError, match="integers"):
+        K.softmax_xent_fwd(logits, np.array([0.0, 1.0, 2.0]))
+
+
+def sgd_reference(p, grads, lr, momentum, dampening, weight_decay, nesterov):
+    """torch.optim.SGD's documented algorithm, element by element in float64."""
+    p = [float(v) for v in p]
+    buf = [None] * len(p)
+    for g in grads:
+        for i in range(len(p)):
+            gi = float(g[i]) + weight_decay * p[i]
+            if momentum != 0:
+                buf[i] = gi if buf[i] is None else momentum * buf[i] + (1 - dampening) * gi
+                gi = gi + momentum * buf[i] if nesterov else buf[i]
+            p[i] = p[i] - lr * gi
+    return np.array(p), (np.array(buf) if momentum else None)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("config", SGD_CONFIGS)
+def test_sgd_twin_against_reference(dtype, config):
+    rng = np.random.default_rng(12)
+    p0 = rng.standard_normal(37).astype(dtype)
+    grads = [rng.standard_normal(37).astype(dtype) for _ in range(3)]
+    p = p0.copy()
+    buf = np.zeros_like(p) if config["momentum"] else None
+    for step, g in enumerate(grads):
+        assert K.sgd_step(p, g, buf, lr=0.05, first_step=step == 0, **config) is None
+    want_p, want_buf = sgd_reference(p0, grads, lr=0.05, **config)
+    tol = dict(rtol=rtol(dtype) * 10, atol=rtol(dtype) * 10)
+    np.testing.assert_allclose(p, want_p, **tol)
+    if config["momentum"]:
+        np.testing.assert_allclose(buf, want_buf, **tol)
+
+
+def adam_reference(p, grads, lr, beta1, beta2, eps, weight_decay):
+    """torch.optim.Adam's documented algorithm (amsgrad=False), in float64."""
+    p = p.astype(np.float64)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        g = g.astype(np.float64) + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g ** 2
+        m_hat = m / (1 - beta1 ** t)
+        v_hat = v / (1 - beta2 ** t)
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p, m, v
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_twin_against_reference(dtype, weight_decay):
+    rng = np.random.default_rng(13)
+    p0 = rng.standard_normal(41).astype(dtype)
+    grads = [rng.standard_normal(41).astype(dtype) for _ in range(3)]
+    p, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+    for step, g in enumerate(grads, start=1):
+        g_before = g.copy()
+        assert K.adam_step(p, g, m, v, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8,
+                           weight_decay=weight_decay, step=step) is None
+        np.testing.assert_array_equal(g, g_before)
+    want_p, want_m, want_v = adam_reference(p0, grads, 1e-2, 0.9, 0.999, 1e-8, weight_decay)
+    tol = dict(rtol=rtol(dtype) * 10, atol=rtol(dtype) * 10)
+    np.testing.assert_allclose(p, want_p, **tol)
+    np.testing.assert_allclose(m, want_m, **tol)
+    np.testing.assert_allclose(v, want_v, **tol)
+    with pytest.raises(ValueError, match="step"):
+        K.adam_step(p, grads[0], m, v, 1e-2, 0.9, 0.999, 1e-8, 0.0, step=0)
+
+
+def test_sgd_twin_validates_shapes():
+    p = np.zeros(4)
+    with pytest.raises(ValueError, match="buffer"):
+        K.sgd_step(p, np.zeros(4), None, 0.1, 0.9, 0.0, 0.0, False, True)
+    with pytest.raises(ValueError):
+        K.sgd_step(p, np.zeros(5), None, 0.1, 0.0, 0.0, 0.0, False, True)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_sum_rows_twin(dtype):
+    g = np.random.default_rng(14).standard_normal((129, 33)).astype(dtype)
+    np.testing.assert_array_equal(K.sum_rows(g), g.sum(axis=0))
+    with pytest.raises(ValueError, match="2-D"):
+        K.sum_rows(g[0])
+
+
+@pytest.mark.parametrize("value", [np.float64(-3.0), np.array(2.0, np.float32), np.array(-0.5)])
+def test_twins_return_arrays_for_0d_inputs(value):
+    """Ufuncs turn 0-d arrays into scalars; the twins keep returning (0-d) arrays."""
+    g = np.asarray(1.5, np.asarray(value).dtype)
+    for out in (K.sigmoid_fwd(value), K.relu_fwd(value), K.sigmoid_bwd(np.asarray(value), g),
+                K.relu_bwd(np.asarray(value), g)):
+        assert isinstance(out, np.ndarray) and out.shape == ()
+        assert out.dtype == np.asarray(value).dtype
