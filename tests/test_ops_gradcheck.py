@@ -154,3 +154,30 @@ def test_astype_passes_gradient_back_in_the_source_dtype(device):
     (y * gg.tensor([[3.0, 4.0]], device=device)).sum().backward()
     assert x.grad.dtype == np.float64
     np.testing.assert_array_equal(x.grad.numpy(), [[3.0, 4.0]])
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_linear_with_fused_activation(activation, device, rng):
+    x, w = leaf(rng, 5, 3, device=device), leaf(rng, 3, 4, device=device)
+    b = leaf(rng, 4, device=device, away_from_zero=True)
+    assert gg.gradcheck(lambda x, w, b: F.linear(x, w, b, activation=activation), [x, w, b])
+    assert gg.gradcheck(lambda x, w: F.linear(x, w, activation=activation), [x, w])
+    fused = F.linear(x, w, b, activation=activation)
+    plain = getattr(F, activation)(x @ w + b)
+    np.testing.assert_allclose(fused.numpy(), plain.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_sequential_fuses_linear_and_activation_without_changing_results(device, rng):
+    import gpugrad.nn as nn
+
+    gg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4), nn.Sigmoid(), nn.Linear(4, 3)).to(device)
+    x = gg.tensor(rng.standard_normal((7, 6)), dtype="float32", device=device)
+    out = model(x)
+    assert type(out.grad_fn).__name__ == "Linear" and out.grad_fn.activation is None
+    hidden = out.grad_fn._next[0][0]
+    assert hidden.activation == "sigmoid"  # the Linear+Sigmoid pair ran as one node
+    by_hand = x
+    for m in model:
+        by_hand = m(by_hand)  # each module on its own: unfused
+    np.testing.assert_allclose(out.numpy(), by_hand.numpy(), rtol=1e-6, atol=1e-7)

@@ -69,11 +69,21 @@ class MatMul(Function):
         return ga, gb
 
 
-class Linear(Function):
-    """Affine layer Y = XW + b, W of shape (in, out), X of shape (..., in).
+_ACT_BWD = {"relu": kernels.relu_bwd, "sigmoid": kernels.sigmoid_bwd}
 
-    dX = dY Wᵀ, dW = Xᵀ dY, db = Σ_batch dY (a device-side row sum).
+
+class Linear(Function):
+    """Affine layer Y = act(XW + b), W of shape (in, out), X of shape (..., in).
+
+    dZ = act'(dY) (from the saved output), then dX = dZ Wᵀ, dW = Xᵀ dZ, db = Σ_batch dZ
+    (a device-side row sum). The bias-add and the optional activation ('relu' or
+    'sigmoid') run as one fused kernel over the matmul's output, in place.
     """
+
+    def __init__(self, activation=None):
+        if activation not in (None, "relu", "sigmoid"):
+            raise ValueError(f"linear: activation must be None, 'relu' or 'sigmoid', got {activation!r}")
+        self.activation = activation
 
     def forward(self, x, w, b=None):
         if w.ndim != 2:
@@ -92,10 +102,17 @@ class Linear(Function):
         self.w = w if need_x else None
         y = x @ w
         if b is not None:
-            y += b
+            y = kernels.bias_act_fwd(y, b, self.activation, out=y)
+        elif self.activation == "relu":
+            y = kernels.relu_fwd(y)
+        elif self.activation == "sigmoid":
+            y = kernels.sigmoid_fwd(y)
+        self.y = y if self.activation else None
         return y
 
     def backward(self, gy):
+        if self.activation:
+            gy = _ACT_BWD[self.activation](self.y, gy)
         need = self.needs_input_grad
         gy2 = gy.reshape(-1, gy.shape[-1])
         gx = gw = gb = None
@@ -113,8 +130,12 @@ def matmul(a, b):
     return MatMul()(a, b)
 
 
-def linear(x, weight, bias=None):
-    """Y = X W + b with W of shape (in, out), as in the notes' Affine layer."""
+def linear(x, weight, bias=None, activation=None):
+    """Y = X W + b with W of shape (in, out), as in the notes' Affine layer.
+
+    ``activation='relu'`` or ``'sigmoid'`` applies it in the same fused kernel as the bias
+    (``nn.Sequential`` does this by itself for a Linear followed by ReLU or Sigmoid).
+    """
     if bias is None:
-        return Linear()(x, weight)
-    return Linear()(x, weight, bias)
+        return Linear(activation)(x, weight)
+    return Linear(activation)(x, weight, bias)

@@ -51,8 +51,17 @@ class Sequential(Module):
             setattr(self, name, m)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        mods = tuple(self._modules.values())
+        i, n = 0, len(mods)
+        while i < n:
+            m = mods[i]
+            act = _FUSED_ACTIVATIONS.get(type(mods[i + 1])) if i + 1 < n and type(m) is Linear else None
+            if act is not None:  # Linear then ReLU/Sigmoid: one fused bias+activation kernel
+                x = linalg.linear(x, m.weight, m.bias, activation=act)
+                i += 2
+            else:
+                x = m(x)
+                i += 1
         return x
 
     def __getitem__(self, i):
@@ -109,3 +118,6 @@ class Flatten(Module):
 class Identity(Module):
     def forward(self, x):
         return x
+
+
+_FUSED_ACTIVATIONS = {ReLU: "relu", Sigmoid: "sigmoid"}
