@@ -140,16 +140,7 @@ class Function:
         record = _grad_enabled and True in needs
         # forward() may consult needs_input_grad to save only what backward will use
         self.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
-        try:
-            if dev is not None and dev.index:  # a GPU other than cuda:0 must be made current
-                with dev.context():
-                    ys = self.forward(*arrays)
-            else:
-                ys = self.forward(*arrays)
-        except Exception as exc:
-            if backend.is_out_of_memory(exc):
-                raise backend.out_of_memory_error(exc, f"{type(self).__name__} forward", dev) from exc
-            raise
+        ys = _run(self.forward, arrays, dev, self, "forward")
 
         odev = self.out_device or dev
         if type(ys) is not tuple and type(ys) is not np.ndarray and dev is CPU:
@@ -187,6 +178,20 @@ class Function:
         generation, outputs = self.generation, self._outputs
         self.__dict__.clear()
         self.generation, self._outputs, self._next = generation, outputs, _RELEASED
+
+
+def _run(method, args, dev, fn, phase):
+    """Call a node's forward/backward on its device, turning device out-of-memory into an
+    error that says what was asked for (see backend.out_of_memory_error)."""
+    try:
+        if dev is not None and dev.index:  # a GPU other than cuda:0 must be made current
+            with dev.context():
+                return method(*args)
+        return method(*args)
+    except Exception as exc:
+        if backend.is_out_of_memory(exc):
+            raise backend.out_of_memory_error(exc, f"{type(fn).__name__} {phase}", dev) from exc
+        raise
 
 
 # --------------------------------------------------------------------------- backward
@@ -266,17 +271,7 @@ def run_backward(root, grad=None, retain_graph=False):
             _fill_retained(fn, gys)
         if len(gys) > 1 and any(g is None for g in gys):
             gys = _zeros_for_missing(fn, gys)
-        dev = fn._device
-        try:
-            if dev is not None and dev.index:
-                with dev.context():
-                    gxs = fn.backward(*gys)
-            else:
-                gxs = fn.backward(*gys)
-        except Exception as exc:
-            if backend.is_out_of_memory(exc):
-                raise backend.out_of_memory_error(exc, f"{type(fn).__name__} backward", dev) from exc
-            raise
+        gxs = _run(fn.backward, gys, fn._device, fn, "backward")
         del gys
         if not isinstance(gxs, tuple):
             gxs = (gxs,)

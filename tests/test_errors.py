@@ -17,15 +17,6 @@ from gpugrad.autograd import Function
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(params=[
-    "cpu",
-    pytest.param("cuda", marks=[pytest.mark.gpu,
-                                pytest.mark.skipif(not gg.cuda_available(), reason="no CUDA")]),
-])
-def device(request):
-    return request.param
-
-
 def randn(*shape, device="cpu", requires_grad=False):
     return gg.randn(*shape, device=device, requires_grad=requires_grad)
 

@@ -13,15 +13,6 @@ import gpugrad.nn as nn
 import gpugrad.nn.functional as F
 
 
-@pytest.fixture(params=[
-    "cpu",
-    pytest.param("cuda", marks=[pytest.mark.gpu,
-                                pytest.mark.skipif(not gg.cuda_available(), reason="no CUDA")]),
-])
-def device(request):
-    return request.param
-
-
 def T(value, device, dtype=gg.float64, requires_grad=True):
     """A leaf tensor (float64 unless asked otherwise) on ``device``."""
     return gg.tensor(value, dtype=dtype, device=device, requires_grad=requires_grad)
