@@ -12,24 +12,42 @@ SIZES = (784, 1024, 1024, 10)
 LR = 0.01
 
 
-def make_batch(batch, device="cpu", dtype=np.float32, seed=0):
+def make_batch(batch, device="cpu", dtype=np.float32, seed=0, sizes=SIZES):
+    """A fixed batch as NumPy arrays: inputs (batch, sizes[0]) and int64 labels in [0, sizes[-1])."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, SIZES[0])).astype(dtype)
-    y = rng.integers(0, SIZES[-1], size=batch)
+    x = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], size=batch)
     return x, y
 
 
-def gpugrad_step_fn(batch, device="cpu", dtype=np.float32, sizes=SIZES):
-    """A closure running one gpugrad training step (forward, backward, SGD update)."""
+def init_params(sizes=SIZES, dtype=np.float32):
+    """[W1, b1, W2, b2, ...] as NumPy arrays, W of shape (in, out): exactly the values
+    gpugrad_step_fn's model starts from (gpugrad's seeded initialiser, seed 0), so every
+    implementation of the step starts from the same weights."""
+    gg.manual_seed(0)
+    params = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layer = nn.Linear(n_in, n_out, device="cpu", dtype=dtype)
+        params += [layer.weight.data, layer.bias.data]
+    return params
+
+
+def gpugrad_model(device="cpu", dtype=np.float32, sizes=SIZES):
+    """The MLP as a gpugrad nn.Sequential (Linear, ReLU, ..., Linear), seeded with 0."""
     gg.manual_seed(0)
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out, device=device, dtype=dtype))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
-    model = nn.Sequential(*layers)
+    return nn.Sequential(*layers)
+
+
+def gpugrad_step_fn(batch, device="cpu", dtype=np.float32, sizes=SIZES):
+    """A closure running one gpugrad training step (forward, backward, SGD update)."""
+    model = gpugrad_model(device, dtype, sizes)
     opt = gg.optim.SGD(model.parameters(), lr=LR)
-    xb, yb = make_batch(batch, dtype=dtype)
+    xb, yb = make_batch(batch, dtype=dtype, sizes=sizes)
     x, y = gg.tensor(xb, device=device), gg.tensor(yb, device=device)
 
     def step():
@@ -44,12 +62,8 @@ def gpugrad_step_fn(batch, device="cpu", dtype=np.float32, sizes=SIZES):
 
 def hand_step_fn(batch, xp=np, dtype=np.float32, sizes=SIZES):
     """The same step written directly against the array module: the anchor to beat."""
-    gg.manual_seed(0)
-    params = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layer = nn.Linear(n_in, n_out, device="cpu", dtype=dtype)
-        params += [xp.asarray(layer.weight.data), xp.asarray(layer.bias.data)]
-    xb, yb = make_batch(batch, dtype=dtype)
+    params = [xp.asarray(p) for p in init_params(sizes, dtype)]
+    xb, yb = make_batch(batch, dtype=dtype, sizes=sizes)
     x, y = xp.asarray(xb), xp.asarray(yb)
     rows = xp.arange(batch)
 
@@ -84,3 +98,38 @@ def hand_step_fn(batch, xp=np, dtype=np.float32, sizes=SIZES):
         return loss
 
     return step, params
+
+
+# ----------------------------------------------------------------------------- forward only
+
+def gpugrad_forward_fn(batch, device="cpu", dtype=np.float32, sizes=SIZES):
+    """A closure running the model's forward pass under ``gg.no_grad()`` (inference: no graph
+    recorded), returning the logits tensor."""
+    model = gpugrad_model(device, dtype, sizes)
+    xb, _ = make_batch(batch, dtype=dtype, sizes=sizes)
+    x = gg.tensor(xb, device=device)
+
+    def forward():
+        with gg.no_grad():
+            return model(x)
+
+    return forward, model
+
+
+def hand_forward_fn(batch, xp=np, dtype=np.float32, sizes=SIZES):
+    """The same forward pass written directly against the array module (the anchor)."""
+    params = [xp.asarray(p) for p in init_params(sizes, dtype)]
+    xb, _ = make_batch(batch, dtype=dtype, sizes=sizes)
+    x = xp.asarray(xb)
+    n_layers = len(params) // 2
+
+    def forward():
+        h = x
+        for i in range(n_layers):
+            h = h @ params[2 * i]
+            h += params[2 * i + 1]
+            if i < n_layers - 1:
+                xp.maximum(h, 0, out=h)
+        return h
+
+    return forward, params
