@@ -17,7 +17,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .tensor import (Tensor, arange, as_tensor, full, ones, ones_like, rand, randn, tensor, zeros,
                      zeros_like)
 
-from . import data, nn, optim  # noqa: E402  (they build on the names above)
+from . import checkpoint, data, nn, optim  # noqa: E402  (they build on the names above)
 
 float16, float32, float64 = _np.float16, _np.float32, _np.float64
 int32, int64, bool_ = _np.int32, _np.int64, _np.bool_
@@ -29,7 +29,7 @@ __all__ = [
     "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "gradcheck", "GradcheckError", "manual_seed", "Device", "cuda_available",
     "get_default_device", "set_default_device", "synchronize", "backend", "functions", "nn",
-    "optim", "data", "abs", "clip", "concatenate", "exp", "log", "log_softmax", "matmul", "maximum",
+    "optim", "data", "checkpoint", "abs", "clip", "concatenate", "exp", "log", "log_softmax", "matmul", "maximum",
     "minimum", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh",
     "float16", "float32", "float64", "int32", "int64", "bool_",
 ]
