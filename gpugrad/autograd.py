@@ -89,6 +89,8 @@ class enable_grad(set_grad_enabled):
 
 _RELEASED = object()  # marks a node whose saved state was freed by a backward pass
 
+Tensor = None  # gpugrad.tensor.Tensor, set by that module (it imports this one)
+
 
 class Function:
     """One differentiable operation on raw arrays.
@@ -117,8 +119,6 @@ class Function:
         raise NotImplementedError
 
     def __call__(self, *inputs):
-        from .tensor import Tensor
-
         dev = None
         needs = []
         arrays = []
@@ -217,8 +217,6 @@ def _accumulate(slot_owner, key, g, owned):
 
 def run_backward(root, grad=None, retain_graph=False):
     """Backpropagate from ``root`` (see ``Tensor.backward``)."""
-    from .tensor import Tensor
-
     if not root.requires_grad:
         raise RuntimeError(
             "backward() called on a tensor that does not require grad and has no grad_fn "
@@ -265,8 +263,9 @@ def run_backward(root, grad=None, retain_graph=False):
                 f"backward through {type(fn).__name__} a second time: its saved arrays were freed "
                 "by the first backward. Pass retain_graph=True to the first backward() if you "
                 "need to backpropagate through the same graph twice.")
-        for g in gys:
-            owned.discard(id(g))
+        if owned:
+            for g in gys:
+                owned.discard(id(g))
         if fn._retains:
             _fill_retained(fn, gys)
         if len(gys) > 1 and any(g is None for g in gys):
@@ -301,8 +300,6 @@ def run_backward(root, grad=None, retain_graph=False):
 
 
 def _store_leaf_grad(leaf, g):
-    from .tensor import Tensor
-
     if g.dtype != leaf.data.dtype:
         g = g.astype(leaf.data.dtype)
     if leaf.grad is None:
@@ -313,8 +310,6 @@ def _store_leaf_grad(leaf, g):
 
 
 def _fill_retained(fn, gys):
-    from .tensor import Tensor
-
     for ref, g in zip(fn._outputs, gys):
         out = ref()
         if out is not None and out._retains_grad and g is not None:

@@ -527,6 +527,11 @@ def arange(start, stop=None, step=1, dtype=None, device=None):
     return Tensor._make(arr, dev, False)
 
 
+# The engine builds Tensors; it sits below this module, so it is handed the class here.
+from . import autograd as _autograd  # noqa: E402
+
+_autograd.Tensor = Tensor
+
 # The op families; imported last because they are called from Tensor's methods only.
 from .functions import activation as _act  # noqa: E402
 from .functions import arithmetic as _arith  # noqa: E402
