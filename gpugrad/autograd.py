@@ -295,7 +295,14 @@ def run_backward(root, grad=None, retain_graph=False):
         if not retain_graph:
             fn._release()
 
+    # A leaf's .grad must be its own writable array (users clip gradients in place): copy
+    # views (e.g. the broadcast gradient of a sum) and arrays another leaf also received
+    # (the add gate hands one array to both inputs).
+    given = set()
     for leaf, g in leaf_grads.values():
+        if g.base is not None or id(g) in given or not getattr(g.flags, "writeable", True):
+            g = g.copy()
+        given.add(id(g))
         _store_leaf_grad(leaf, g)
 
 

@@ -40,7 +40,7 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad.data.fill(0)
+                    p.grad.data[...] = 0
 
     def step(self):
         """Apply one update to every parameter that has a gradient.

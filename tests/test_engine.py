@@ -213,3 +213,16 @@ def test_tensor_copies_user_arrays():
     with gg.no_grad():
         t.data -= 1.0
     np.testing.assert_array_equal(data, [1.0, 2.0])  # what the user saved is untouched
+
+
+def test_leaf_gradients_are_independent_writable_arrays(device):
+    x, y = f64([1.0, 2.0], device), f64([3.0, 4.0], device)
+    w = f64([[1.0, 2.0], [3.0, 4.0]], device)
+    ((x + y).sum() + w.sum()).backward()  # add gate: one array for both; sum: a broadcast view
+    assert x.grad.data is not y.grad.data
+    with gg.no_grad():
+        x.grad.data *= 0.5  # in-place clipping touches x.grad only
+        w.grad.data *= 2.0
+    np.testing.assert_array_equal(x.grad.numpy(), [0.5, 0.5])
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [[2.0, 2.0], [2.0, 2.0]])
