@@ -246,18 +246,19 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0):
     return X_train, y_train, X_test, y_test
 
 
-def standardize(X_train: np.ndarray, X_test: np.ndarray | None = None, eps: float = 1e-8):
-    """Scale features to zero mean, unit variance using the *training* set's statistics.
+def standardize(X_train: np.ndarray, X_test: np.ndarray | None = None, min_std: float = 1e-8):
+    """Scale features to zero mean and unit variance with the *training* set's statistics.
 
-    Constant features (std < eps) are only centred. Returns ``(X_train, X_test)`` as float32
-    (``X_test`` is None when not given).
+    Each feature's std is floored at ``min_std``, so a feature (a pixel) that is almost
+    constant in training is not blown up when it varies in a test sample; a constant feature
+    is only centred. Returns ``(X_train, X_test, (mean, std))`` as float32 (``X_test`` is None
+    when not given).
     """
     X_train = np.asarray(X_train, dtype=np.float32)
-    mean = X_train.mean(axis=0)
-    std = X_train.std(axis=0)
-    std = np.where(std < eps, np.float32(1.0), std).astype(np.float32)
-    out_test = None if X_test is None else ((np.asarray(X_test, dtype=np.float32) - mean) / std).astype(np.float32)
-    return ((X_train - mean) / std).astype(np.float32), out_test
+    mean = X_train.mean(axis=0, dtype=np.float64).astype(np.float32)
+    std = np.maximum(X_train.std(axis=0, dtype=np.float64), min_std).astype(np.float32)
+    scaled_test = None if X_test is None else (np.asarray(X_test, dtype=np.float32) - mean) / std
+    return (X_train - mean) / std, scaled_test, (mean, std)
 
 
 # --------------------------------------------------------------------------- DataLoader

@@ -30,7 +30,7 @@ import gpugrad.nn as nn
 import gpugrad.nn.functional as F
 from gpugrad import backend
 from gpugrad.checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
-from gpugrad.data import DataError, DataLoader, load_digits, load_idx_dataset
+from gpugrad.data import DataError, DataLoader, load_digits, load_idx_dataset, standardize
 
 __all__ = ["main", "build_parser", "build_model", "train_one_epoch", "evaluate", "DEFAULTS"]
 
@@ -216,16 +216,6 @@ def load_data(dataset, data_dir):
     return load_idx_dataset(data_dir, dataset)
 
 
-def scale_features(X_train, X_test, min_std=STD_FLOOR):
-    """Standardise each feature with the training set's mean and std. The std is floored at
-    ``min_std`` (features are in [0, 1] here), so a pixel that is almost never lit in training
-    is not blown up into a huge value when it is lit in a test image. Returns the scaled
-    copies and (mean, std), both float32 arrays of one value per feature."""
-    mean = X_train.mean(axis=0, dtype=np.float64).astype(np.float32)
-    std = np.maximum(X_train.std(axis=0, dtype=np.float64), min_std).astype(np.float32)
-    return (X_train - mean) / std, (X_test - mean) / std, (mean, std)
-
-
 def build_model(n_in, hidden, n_classes, activation="relu", device=None):
     """An MLP: Linear -> activation for each hidden size, then Linear to the class scores."""
     act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[activation]
@@ -363,7 +353,7 @@ def run(args) -> int:
     interactive = sys.stdout.isatty()
 
     X_train, y_train, X_test, y_test = load_data(s["dataset"], data_dir)
-    X_train, X_test, (mean, std) = scale_features(X_train, X_test)
+    X_train, X_test, (mean, std) = standardize(X_train, X_test, min_std=STD_FLOOR)
     n_in, n_classes = X_train.shape[1], int(max(y_train.max(), y_test.max())) + 1
     arch = describe_model(n_in, s["hidden"], n_classes, s["activation"])
     try:

@@ -283,14 +283,19 @@ def test_standardize():
     X_train = rng.normal(3.0, 2.0, (200, 4)).astype(np.float32)
     X_train[:, 3] = 7.0  # a constant feature is only centred
     X_test = rng.normal(3.0, 2.0, (50, 4)).astype(np.float32)
-    A, B = data.standardize(X_train, X_test)
+    A, B, (mean_, std_) = data.standardize(X_train, X_test)
     assert A.dtype == np.float32 and B.dtype == np.float32
     np.testing.assert_allclose(A.mean(axis=0), 0.0, atol=1e-5)
     np.testing.assert_allclose(A[:, :3].std(axis=0), 1.0, atol=1e-5)
     assert np.all(A[:, 3] == 0.0)
     mean, std = X_train.mean(axis=0), X_train.std(axis=0)
-    np.testing.assert_allclose(B[:, :3], (X_test[:, :3] - mean[:3]) / std[:3], rtol=1e-5)
+    np.testing.assert_allclose(B[:, :3], (X_test[:, :3] - mean[:3]) / std[:3], rtol=1e-5, atol=1e-6)
     assert data.standardize(X_train)[1] is None
+    np.testing.assert_allclose(std_[:3], std[:3], rtol=1e-5)
+    # a floor on the std keeps a nearly constant feature from blowing up
+    X_train[:5, 3] = 7.001
+    floored = data.standardize(X_train, X_test, min_std=0.1)
+    assert floored[2][1][3] == np.float32(0.1)
 
 
 # --------------------------------------------------------------------------- DataLoader
