@@ -15,6 +15,7 @@ vector-Jacobian product on arrays shaped like the inputs: no Jacobian is ever bu
 from __future__ import annotations
 
 import heapq
+import threading
 import weakref
 from itertools import count
 
@@ -27,11 +28,17 @@ __all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_en
 
 # --------------------------------------------------------------------------- grad mode
 
-_grad_enabled = True
+class _GradMode(threading.local):
+    """Whether ops record a graph; per thread, as in PyTorch."""
+
+    enabled = True
+
+
+_grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return _grad_mode.enabled
 
 
 class set_grad_enabled:
@@ -44,14 +51,12 @@ class set_grad_enabled:
         self._prev = None
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = self._mode
+        self._prev = _grad_mode.enabled
+        _grad_mode.enabled = self._mode
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _grad_mode.enabled = self._prev
         return False
 
     def __call__(self, fn):
@@ -137,7 +142,7 @@ class Function:
             else:
                 needs.append(False)
                 arrays.append(x)
-        record = _grad_enabled and True in needs
+        record = True in needs and _grad_mode.enabled
         # forward() may consult needs_input_grad to save only what backward will use
         self.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
         ys = _run(self.forward, arrays, dev, self, "forward")

@@ -139,9 +139,6 @@ class Tensor:
             self._creator._retains = True
         return self
 
-    def zero_grad(self):
-        self.grad = None
-
     # ------------------------------------------------------------------ devices and host
     def to(self, device=None, dtype=None):
         """This tensor on another device and/or with another dtype (differentiable)."""

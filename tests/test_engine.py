@@ -226,3 +226,15 @@ def test_leaf_gradients_are_independent_writable_arrays(device):
     np.testing.assert_array_equal(x.grad.numpy(), [0.5, 0.5])
     np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])
     np.testing.assert_array_equal(w.grad.numpy(), [[2.0, 2.0], [2.0, 2.0]])
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+
+    seen = {}
+    with gg.no_grad():
+        worker = threading.Thread(target=lambda: seen.update(enabled=gg.is_grad_enabled()))
+        worker.start()
+        worker.join()
+        assert not gg.is_grad_enabled()
+    assert seen["enabled"] is True
