@@ -142,6 +142,9 @@ class Function:
             else:
                 needs.append(False)
                 arrays.append(x)
+        if dev is None:
+            raise TypeError(f"{type(self).__name__}: needs at least one Tensor operand, got "
+                            + ", ".join(type(x).__name__ for x in inputs))
         record = True in needs and _grad_mode.enabled
         # forward() may consult needs_input_grad to save only what backward will use
         self.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
