@@ -303,14 +303,17 @@ def run_backward(root, grad=None, retain_graph=False):
         if not retain_graph:
             fn._release()
 
-    # A leaf's .grad must be its own writable array (users clip gradients in place): copy
-    # views (e.g. the broadcast gradient of a sum) and arrays another leaf also received
-    # (the add gate hands one array to both inputs).
+    # A leaf's .grad must be its own writable, contiguous array (users clip gradients in
+    # place): copy broadcast or strided views (the gradient of a sum) and gradients whose
+    # memory another leaf also received (the add gate hands one array to both inputs; a
+    # reshape hands on a view of it).
     given = set()
     for leaf, g in leaf_grads.values():
-        if g.base is not None or id(g) in given or not getattr(g.flags, "writeable", True):
+        memory = id(g if g.base is None else g.base)
+        if memory in given or not g.flags.c_contiguous or not getattr(g.flags, "writeable", True):
             g = g.copy()
-        given.add(id(g))
+            memory = id(g)
+        given.add(memory)
         _store_leaf_grad(leaf, g)
 
 

@@ -238,3 +238,12 @@ def test_grad_mode_is_per_thread():
         worker.join()
         assert not gg.is_grad_enabled()
     assert seen["enabled"] is True
+
+
+def test_a_reshaped_gradient_does_not_alias_another_leafs(device):
+    x, y = f64([[1.0, 2.0]], device), f64([3.0, 4.0], device)
+    (x.reshape(2) + y).sum().backward()  # x.grad is a reshape of the array y.grad received
+    with gg.no_grad():
+        x.grad.data *= 3.0
+    np.testing.assert_array_equal(x.grad.numpy(), [[3.0, 3.0]])
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])

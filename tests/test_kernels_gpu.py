@@ -265,13 +265,7 @@ def test_softmax_xent_float16(cp):
 
 # ----------------------------------------------------------------------------- optimizers
 
-SGD_CONFIGS = [
-    dict(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
-    dict(momentum=0.0, dampening=0.0, weight_decay=1e-2, nesterov=False),
-    dict(momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False),
-    dict(momentum=0.9, dampening=0.1, weight_decay=5e-4, nesterov=False),
-    dict(momentum=0.9, dampening=0.0, weight_decay=1e-2, nesterov=True),
-]
+from test_kernels_host import SGD_CONFIGS  # noqa: E402  (the same settings as the host checks)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
