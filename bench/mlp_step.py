@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import gpugrad as gg
-import gpugrad.nn as nn
-import gpugrad.nn.functional as F
+from gpugrad.train import build_model, train_step
 
 SIZES = (784, 1024, 1024, 10)
 LR = 0.01
@@ -20,27 +19,17 @@ def make_batch(batch, device="cpu", dtype=np.float32, seed=0, sizes=SIZES):
     return x, y
 
 
+def gpugrad_model(device="cpu", dtype=np.float32, sizes=SIZES):
+    """The MLP as gpugrad-train builds it (Linear, ReLU, ..., Linear), seeded with 0."""
+    gg.manual_seed(0)
+    return build_model(sizes[0], list(sizes[1:-1]), sizes[-1], "relu", device=device, dtype=dtype)
+
+
 def init_params(sizes=SIZES, dtype=np.float32):
     """[W1, b1, W2, b2, ...] as NumPy arrays, W of shape (in, out): exactly the values
     gpugrad_step_fn's model starts from (gpugrad's seeded initialiser, seed 0), so every
     implementation of the step starts from the same weights."""
-    gg.manual_seed(0)
-    params = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layer = nn.Linear(n_in, n_out, device="cpu", dtype=dtype)
-        params += [layer.weight.data, layer.bias.data]
-    return params
-
-
-def gpugrad_model(device="cpu", dtype=np.float32, sizes=SIZES):
-    """The MLP as a gpugrad nn.Sequential (Linear, ReLU, ..., Linear), seeded with 0."""
-    gg.manual_seed(0)
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out, device=device, dtype=dtype))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+    return [p.numpy() for p in gpugrad_model("cpu", dtype, sizes).parameters()]
 
 
 def gpugrad_step_fn(batch, device="cpu", dtype=np.float32, sizes=SIZES):
@@ -49,15 +38,7 @@ def gpugrad_step_fn(batch, device="cpu", dtype=np.float32, sizes=SIZES):
     opt = gg.optim.SGD(model.parameters(), lr=LR)
     xb, yb = make_batch(batch, dtype=dtype, sizes=sizes)
     x, y = gg.tensor(xb, device=device), gg.tensor(yb, device=device)
-
-    def step():
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step, model
+    return (lambda: train_step(model, opt, x, y)), model
 
 
 def hand_step_fn(batch, xp=np, dtype=np.float32, sizes=SIZES):

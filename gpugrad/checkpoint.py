@@ -51,7 +51,7 @@ def save_checkpoint(path, model, optimizer, meta: dict | None = None) -> str:
     arrays = OrderedDict()
     params = []
     for name, p in model.state_dict().items():
-        value = backend.to_numpy(p.data)
+        value = backend.to_numpy(p.array)
         arrays[_MODEL + name] = value
         params.append([name, list(value.shape), value.dtype.name])
     optim_meta = None
@@ -149,6 +149,20 @@ def load_checkpoint(path):
         raise CheckpointError(f"checkpoint {path!r} does not exist.")
     if os.path.isdir(path):
         raise CheckpointError(f"checkpoint {path!r} is a directory, not a file.")
+    arrays = _read_arrays(path)
+    header = _read_header(path, arrays)
+    model_state = _model_state(path, header, arrays)
+    optim_state = _optim_state(path, header["optimizer"], arrays)
+    leftover = sorted(arrays)
+    if leftover:
+        raise CheckpointError(f"checkpoint {path!r} has unexpected entries {leftover[:5]}.")
+    if not isinstance(header["meta"], dict):
+        raise CheckpointError(f"checkpoint {path!r} has malformed metadata: 'meta' is not an object.")
+    return model_state, optim_state, header["meta"]
+
+
+def _read_arrays(path):
+    """Every array of the .npz (CRC-checked), without ever unpickling."""
     try:
         if not zipfile.is_zipfile(path):  # a cut-off zip loses its directory, kept at the end
             with open(path, "rb") as f:
@@ -158,7 +172,7 @@ def load_checkpoint(path):
             raise CheckpointError(f"checkpoint {path!r} is truncated or corrupt: it is not a complete .npz (zip) file.")
         npz = np.load(path, allow_pickle=False)
         with npz:
-            arrays = {key: npz[key] for key in npz.files}  # reading checks each member's CRC
+            return {key: npz[key] for key in npz.files}  # reading checks each member's CRC
     except CheckpointError:
         raise
     except PermissionError as exc:
@@ -170,6 +184,9 @@ def load_checkpoint(path):
                                   "(a gpugrad checkpoint is plain arrays).") from None
         raise CheckpointError(f"checkpoint {path!r} is truncated or corrupt and cannot be read ({reason}).") from None
 
+
+def _read_header(path, arrays):
+    """The JSON metadata (taken out of ``arrays``), checked for format, version and keys."""
     if _META not in arrays:
         raise CheckpointError(
             f"checkpoint {path!r} has no {_META} entry: it was not written by gpugrad's save_checkpoint.")
@@ -186,7 +203,11 @@ def load_checkpoint(path):
     for key in ("parameters", "optimizer", "meta"):
         if key not in header:
             raise CheckpointError(f"checkpoint {path!r} is incomplete: its metadata has no {key!r} entry.")
+    return header
 
+
+def _model_state(path, header, arrays):
+    """The parameters the header lists (taken out of ``arrays``), checked against it."""
     model_state = OrderedDict()
     try:
         listed = [(str(entry[0]), tuple(int(d) for d in entry[1])) for entry in header["parameters"]]
@@ -200,13 +221,7 @@ def load_checkpoint(path):
             raise CheckpointError(f"checkpoint {path!r} is inconsistent: parameter {name!r} has shape {value.shape}, "
                                   f"its metadata says {shape}.")
         model_state[name] = value
-    optim_state = _optim_state(path, header["optimizer"], arrays)
-    leftover = sorted(arrays)
-    if leftover:
-        raise CheckpointError(f"checkpoint {path!r} has unexpected entries {leftover[:5]}.")
-    if not isinstance(header["meta"], dict):
-        raise CheckpointError(f"checkpoint {path!r} has malformed metadata: 'meta' is not an object.")
-    return model_state, optim_state, header["meta"]
+    return model_state
 
 
 def _optim_state(path, info, arrays):

@@ -5,7 +5,7 @@ import numpy as np
 
 from . import backend
 from .autograd import no_grad
-from .tensor import Tensor
+from .tensor import Tensor, wrap
 
 __all__ = ["gradcheck", "GradcheckError"]
 
@@ -16,7 +16,23 @@ class GradcheckError(RuntimeError):
 
 def _project(out, weights):
     """<out, weights> as a Python float (sum over every output)."""
-    return sum(float((o.data * w).sum()) for o, w in zip(out, weights))
+    return sum(float((o.array * w).sum()) for o, w in zip(out, weights))
+
+
+def _numeric_grad(value, x, eps):
+    """Central differences of ``value()`` with respect to every element of ``x`` (in place)."""
+    numeric = np.zeros(x.shape)
+    flat = x.array.reshape(-1)  # a view: perturbing it perturbs x
+    with no_grad():
+        for k in range(flat.size):
+            orig = float(flat[k])
+            flat[k] = orig + eps
+            plus = value()
+            flat[k] = orig - eps
+            minus = value()
+            flat[k] = orig
+            numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+    return numeric
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
@@ -41,7 +57,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
 
     # Fresh leaves, so the caller's tensors and their .grad are left alone.
     # (contiguous copies, so perturbing a flat view perturbs the input itself)
-    xs = [Tensor._make(x.data.copy(), x.device, True) if i in checked else x for i, x in enumerate(inputs)]
+    xs = [wrap(x.array.copy(), x.device, True) if i in checked else x for i, x in enumerate(inputs)]
 
     def run(args):
         out = fn(*args)
@@ -54,7 +70,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
     for o, w in zip(out, weights):
         if not o.requires_grad:
             continue
-        term = (o * Tensor._make(w, o.device, False)).sum()
+        term = (o * wrap(w, o.device)).sum()
         total = term if total is None else total + term
     if total is None:
         raise GradcheckError("gradcheck: the output does not depend on any input that requires grad")
@@ -63,18 +79,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
     worst = None
     for i in checked:
         x = xs[i]
-        analytic = np.zeros(x.shape) if x.grad is None else backend.to_numpy(x.grad.data).astype(np.float64)
-        numeric = np.zeros(x.shape)
-        flat = x.data.reshape(-1)  # a view: perturbing it perturbs x
-        with no_grad():
-            for k in range(flat.size):
-                orig = float(flat[k])
-                flat[k] = orig + eps
-                plus = _project(run(xs), weights)
-                flat[k] = orig - eps
-                minus = _project(run(xs), weights)
-                flat[k] = orig
-                numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+        analytic = np.zeros(x.shape) if x.grad is None else backend.to_numpy(x.grad.array).astype(np.float64)
+        numeric = _numeric_grad(lambda: _project(run(xs), weights), x, eps)
         err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
         if err.size and err.max() > 0:
             k = np.unravel_index(int(err.argmax()), err.shape)

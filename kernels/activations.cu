@@ -1,6 +1,6 @@
 // activations.cu: vectorised RawKernels for the activation gates, for C-contiguous float32 /
-// float64 arrays whose pointers are 16-byte aligned (gpugrad/kernels.py checks this and uses
-// ElementwiseKernels otherwise). The arithmetic is in activations.cuh.
+// float64 arrays whose pointers are 16-byte aligned (gpugrad/kernels/activations.py checks this
+// and uses ElementwiseKernels otherwise). The arithmetic is in activations.cuh.
 //
 // Kernels (S is f32 or f64, T float or double; launch with 256 threads per block):
 //   sigmoid_fwd_S(const T* x, T* y, long long n)              y = 1 / (1 + e^-x)
@@ -9,50 +9,15 @@
 //   relu_bwd_S(const T* y, const T* dy, T* dx, long long n)    dx = dy where y > 0
 //   bias_act_fwd_vec_S(const T* z, const T* b, T* y, long long rows, long long cols, int act)
 //   bias_act_fwd_S(same arguments)                             y[r, c] = act(z[r, c] + b[c])
-// The elementwise kernels use a grid-stride loop over 16-byte packs plus a scalar tail, so any
-// grid size is correct. The bias kernels take a 2-D launch: x over column units (packs of
-// columns for _vec_, which needs cols % (16 / sizeof(T)) == 0; single columns otherwise) and y
-// over rows, so each thread loads its slice of the bias once and reuses it for every row.
+// The elementwise kernels run through gg::map_packs (common.cuh): 16-byte loads and stores in a
+// grid-stride loop plus a scalar tail, so any grid size is correct. The bias kernels take a 2-D
+// launch: x over column units (packs of columns for _vec_, which needs cols % (16 / sizeof(T))
+// == 0; single columns otherwise) and y over rows, so each thread loads its slice of the bias once and reuses it for every row.
 // Outputs may alias inputs (in-place use): no pointer is __restrict__.
 #include "common.cuh"
 #include "activations.cuh"
 
 namespace {
-
-// out[i] = f(x[i]) for i < n.
-template <typename T, typename F>
-__device__ __forceinline__ void map1(const T* x, T* out, long long n, F f) {
-    typedef gg::Pack<T> P;
-    const long long nv = n / P::N;
-    const long long tid = gg::global_thread_id();
-    const long long stride = gg::global_thread_count();
-    for (long long i = tid; i < nv; i += stride) {
-        P a = reinterpret_cast<const P*>(x)[i];
-#pragma unroll
-        for (int k = 0; k < P::N; ++k) a.v[k] = f(a.v[k]);
-        reinterpret_cast<P*>(out)[i] = a;
-    }
-    const long long t = nv * P::N + tid;  // the scalar tail (fewer than P::N elements)
-    if (t < n) out[t] = f(x[t]);
-}
-
-// out[i] = f(a[i], b[i]) for i < n.
-template <typename T, typename F>
-__device__ __forceinline__ void map2(const T* a, const T* b, T* out, long long n, F f) {
-    typedef gg::Pack<T> P;
-    const long long nv = n / P::N;
-    const long long tid = gg::global_thread_id();
-    const long long stride = gg::global_thread_count();
-    for (long long i = tid; i < nv; i += stride) {
-        P u = reinterpret_cast<const P*>(a)[i];
-        const P w = reinterpret_cast<const P*>(b)[i];
-#pragma unroll
-        for (int k = 0; k < P::N; ++k) u.v[k] = f(u.v[k], w.v[k]);
-        reinterpret_cast<P*>(out)[i] = u;
-    }
-    const long long t = nv * P::N + tid;
-    if (t < n) out[t] = f(a[t], b[t]);
-}
 
 // y = act(z + b) over (rows, cols), U = Pack<T> (vectorised) or T (one column per thread).
 template <typename T, typename U>
@@ -79,19 +44,19 @@ __device__ __forceinline__ void bias_act_rows(const T* z, const T* b, T* y, long
 #define GG_ACTIVATION_KERNELS(T, S)                                                          \
     extern "C" __global__ void __launch_bounds__(256)                                        \
         sigmoid_fwd_##S(const T* x, T* y, long long n) {                                     \
-        map1(x, y, n, [](T v) { return gg::sigmoid_fwd(v); });                               \
+        gg::map_unary(x, y, n, [](T v) { return gg::sigmoid_fwd(v); });                      \
     }                                                                                        \
     extern "C" __global__ void __launch_bounds__(256)                                        \
         sigmoid_bwd_##S(const T* y, const T* dy, T* dx, long long n) {                       \
-        map2(y, dy, dx, n, [](T yv, T dyv) { return gg::sigmoid_bwd(yv, dyv); });            \
+        gg::map_binary(y, dy, dx, n, [](T yv, T dyv) { return gg::sigmoid_bwd(yv, dyv); });  \
     }                                                                                        \
     extern "C" __global__ void __launch_bounds__(256)                                        \
         relu_fwd_##S(const T* x, T* y, long long n) {                                        \
-        map1(x, y, n, [](T v) { return gg::relu_fwd(v); });                                  \
+        gg::map_unary(x, y, n, [](T v) { return gg::relu_fwd(v); });                         \
     }                                                                                        \
     extern "C" __global__ void __launch_bounds__(256)                                        \
         relu_bwd_##S(const T* y, const T* dy, T* dx, long long n) {                          \
-        map2(y, dy, dx, n, [](T yv, T dyv) { return gg::relu_bwd(yv, dyv); });               \
+        gg::map_binary(y, dy, dx, n, [](T yv, T dyv) { return gg::relu_bwd(yv, dyv); });     \
     }                                                                                        \
     extern "C" __global__ void __launch_bounds__(256) bias_act_fwd_vec_##S(                  \
         const T* z, const T* b, T* y, long long rows, long long cols, int act) {             \

@@ -1,6 +1,6 @@
 // activations.cuh: per-element arithmetic of the activation gates, written once for the GPU
-// kernels (activations.cu, and the ElementwiseKernels built in gpugrad/kernels.py) and for the
-// host test that checks it against the NumPy twins.
+// kernels (activations.cu, and the ElementwiseKernels of gpugrad/kernels/activations.py) and
+// for the host test that checks it against the NumPy twins.
 //
 // The backward functions take the saved *output* y, not the input x: the forward pass keeps
 // only y, and both gates' local derivatives are functions of y.
@@ -11,7 +11,7 @@
 
 namespace gg {
 
-// Activation codes shared with gpugrad/kernels.py (bias_act_fwd's `activation`).
+// Activation codes shared with ACTIVATION_CODES in gpugrad/kernels/activations.py.
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_SIGMOID = 2 };
 
 // Below this x, e^-x would overflow T's range in 1 / (1 + e^-x) (e^80 and e^700 are finite).

@@ -1,10 +1,10 @@
 // common.cuh: plumbing shared by every gpugrad kernel.
 //
 // Every header in kernels/ compiles three ways, from the same text:
-//   * by NVRTC, inside CuPy (gpugrad/kernels.py inlines the local #includes first);
+//   * by NVRTC, inside CuPy (gpugrad/kernels/loader.py inlines the local #includes first);
 //   * by nvcc (`nvcc -c -I kernels foo.cu`), which the CPU test suite does to check syntax;
 //   * by a plain host C++ compiler (g++), so the CPU tests can run the arithmetic on the host
-//     and compare it with the NumPy twins in gpugrad/kernels.py.
+//     and compare it with the NumPy twins in gpugrad/kernels/*.py.
 // Outside CUDA the __host__ / __device__ qualifiers are defined away and <math.h> supplies the
 // maths; inside CUDA nothing is #included, because NVRTC has no standard headers.
 #ifndef GPUGRAD_COMMON_CUH
@@ -60,6 +60,75 @@ __device__ __forceinline__ long long global_thread_id() {
 
 __device__ __forceinline__ long long global_thread_count() {
     return (long long)gridDim.x * blockDim.x;
+}
+
+// The one vectorised loop of every elementwise RawKernel.
+//
+// For every element e < n it calls op(e, x, y), where x[j] is element e of input array in[j]
+// and y[j] that of output array out[j]. y[j] is loaded before the call when bit j of `load`
+// is set (an array updated in place, like an optimizer's state) and stored after it when bit
+// j of `store` is set. Each thread moves 16 bytes of every array at a time (one aligned
+// 128-bit load or store: what reaches copy bandwidth), in a grid-stride loop, then at most one
+// element of the scalar tail, so any grid size is correct. The arrays must be 16-byte aligned.
+template <typename T, int NI, int NO, typename Op>
+__device__ __forceinline__ void map_packs(long long n, const T* const (&in)[NI],
+                                          T* const (&out)[NO], unsigned load, unsigned store,
+                                          Op op) {
+    typedef Pack<T> P;
+    const long long nv = n / P::N;
+    const long long tid = global_thread_id();
+    const long long stride = global_thread_count();
+    for (long long i = tid; i < nv; i += stride) {
+        P a[NI], b[NO] = {};
+#pragma unroll
+        for (int j = 0; j < NI; ++j) a[j] = reinterpret_cast<const P*>(in[j])[i];
+#pragma unroll
+        for (int j = 0; j < NO; ++j)
+            if (load >> j & 1u) b[j] = reinterpret_cast<const P*>(out[j])[i];
+#pragma unroll
+        for (int k = 0; k < P::N; ++k) {
+            T x[NI], y[NO];
+#pragma unroll
+            for (int j = 0; j < NI; ++j) x[j] = a[j].v[k];
+#pragma unroll
+            for (int j = 0; j < NO; ++j) y[j] = b[j].v[k];
+            op(i * P::N + k, x, y);
+#pragma unroll
+            for (int j = 0; j < NO; ++j) b[j].v[k] = y[j];
+        }
+#pragma unroll
+        for (int j = 0; j < NO; ++j)
+            if (store >> j & 1u) reinterpret_cast<P*>(out[j])[i] = b[j];
+    }
+    const long long t = nv * P::N + tid;  // the scalar tail (fewer than P::N elements)
+    if (t < n) {
+        T x[NI], y[NO] = {};
+#pragma unroll
+        for (int j = 0; j < NI; ++j) x[j] = in[j][t];
+#pragma unroll
+        for (int j = 0; j < NO; ++j)
+            if (load >> j & 1u) y[j] = out[j][t];
+        op(t, x, y);
+#pragma unroll
+        for (int j = 0; j < NO; ++j)
+            if (store >> j & 1u) out[j][t] = y[j];
+    }
+}
+
+// y[i] = f(x[i]) and y[i] = f(a[i], b[i]): the activation gates.
+template <typename T, typename F>
+__device__ __forceinline__ void map_unary(const T* x, T* y, long long n, F f) {
+    const T* in[1] = {x};
+    T* out[1] = {y};
+    map_packs(n, in, out, 0u, 1u, [&](long long, const T (&u)[1], T (&v)[1]) { v[0] = f(u[0]); });
+}
+
+template <typename T, typename F>
+__device__ __forceinline__ void map_binary(const T* a, const T* b, T* y, long long n, F f) {
+    const T* in[2] = {a, b};
+    T* out[1] = {y};
+    map_packs(n, in, out, 0u, 1u,
+              [&](long long, const T (&u)[2], T (&v)[1]) { v[0] = f(u[0], u[1]); });
 }
 #endif  // __CUDACC__
 

@@ -3,7 +3,7 @@
 //
 // Scalars that depend only on hyper-parameters and the step count (1 - dampening, the bias
 // corrections) are computed once on the host, in double, and passed in already rounded to T,
-// exactly as the NumPy twins in gpugrad/kernels.py round them.
+// exactly as the NumPy twins in gpugrad/kernels/optim.py round them.
 #ifndef GPUGRAD_OPTIM_CUH
 #define GPUGRAD_OPTIM_CUH
 

@@ -12,8 +12,8 @@
 //   softmax_xent_bwd_S(const T* probs, const long long* labels, const T* gloss, T* dx,
 //                      long long B, long long C)
 //       dx = (probs - onehot(labels)) * gloss[0] / B over the C-contiguous (B, C) arrays,
-//       16-byte aligned (vectorised with a scalar tail). gloss is a device scalar, so the
-//       upstream gradient of the mean loss never has to visit the host.
+//       16-byte aligned (through gg::map_packs: vectorised with a scalar tail). gloss is a
+//       device scalar, so the upstream gradient of the mean loss never has to visit the host.
 #include "common.cuh"
 #include "softmax_xent.cuh"
 
@@ -67,37 +67,6 @@ __device__ __forceinline__ void softmax_xent_fwd_rows(const T* logits, const lon
     }
 }
 
-template <typename T>
-__device__ __forceinline__ void softmax_xent_bwd_flat(const T* probs, const long long* labels,
-                                                      const T* gloss, T* dx, long long B,
-                                                      long long C) {
-    typedef gg::Pack<T> P;
-    const long long n = B * C;
-    const long long nv = n / P::N;
-    const T scale = gloss[0] / (T)B;
-    const long long tid = gg::global_thread_id();
-    const long long stride = gg::global_thread_count();
-    for (long long i = tid; i < nv; i += stride) {
-        long long r = i * P::N / C;
-        long long c = i * P::N - r * C;
-        P a = reinterpret_cast<const P*>(probs)[i];
-#pragma unroll
-        for (int k = 0; k < P::N; ++k) {
-            a.v[k] = gg::xent_grad(a.v[k], c == labels[r], scale);
-            if (++c == C) {
-                c = 0;
-                ++r;
-            }
-        }
-        reinterpret_cast<P*>(dx)[i] = a;
-    }
-    const long long t = nv * P::N + tid;
-    if (t < n) {
-        const long long r = t / C;
-        dx[t] = gg::xent_grad(probs[t], t - r * C == labels[r], scale);
-    }
-}
-
 }  // namespace
 
 #define GG_SOFTMAX_XENT_KERNELS(T, S)                                                        \
@@ -109,7 +78,13 @@ __device__ __forceinline__ void softmax_xent_bwd_flat(const T* probs, const long
     extern "C" __global__ void __launch_bounds__(256) softmax_xent_bwd_##S(                  \
         const T* probs, const long long* labels, const T* gloss, T* dx, long long B,         \
         long long C) {                                                                       \
-        softmax_xent_bwd_flat(probs, labels, gloss, dx, B, C);                               \
+        const T scale = gloss[0] / (T)B;                                                     \
+        const T* in[1] = {probs};                                                            \
+        T* out[1] = {dx};                                                                    \
+        gg::map_packs(B * C, in, out, 0u, 1u, [=](long long e, const T (&x)[1], T (&y)[1]) { \
+            const long long r = e / C;                                                       \
+            y[0] = gg::xent_grad(x[0], e - r * C == labels[r], scale);                       \
+        });                                                                                  \
     }
 
 GG_SOFTMAX_XENT_KERNELS(float, f32)

@@ -4,22 +4,17 @@ import numpy as np
 import pytest
 
 import gpugrad as gg
-import gpugrad.nn as nn
 import gpugrad.nn.functional as F
+from gpugrad.train import build_model, train_step
 
 from conftest import requires_cuda
 
 pytestmark = [pytest.mark.gpu, requires_cuda]
 
 
-def _mlp(device, activation=nn.ReLU, sizes=(784, 256, 256, 10)):
+def _mlp(device, activation="relu", sizes=(784, 256, 256, 10)):
     gg.manual_seed(0)
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b, device=device))
-        if i < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
+    return build_model(sizes[0], list(sizes[1:-1]), sizes[-1], activation, device=device)
 
 
 def _batch(n=512, features=784, classes=10, seed=0):
@@ -28,7 +23,7 @@ def _batch(n=512, features=784, classes=10, seed=0):
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-@pytest.mark.parametrize("activation", [nn.ReLU, nn.Sigmoid])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
 def test_training_step_never_synchronises_with_the_host(optimizer, activation):
     cupyx = pytest.importorskip("cupyx")
     allow_synchronize = getattr(cupyx, "allow_synchronize", None)
@@ -40,18 +35,11 @@ def test_training_step_never_synchronises_with_the_host(optimizer, activation):
     xb, yb = _batch()
     x, y = gg.tensor(xb, device="cuda"), gg.tensor(yb, device="cuda")  # labels remember their range
 
-    def step():
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    step()  # compile and allocate everything once
+    train_step(model, opt, x, y)  # compile and allocate everything once
     gg.synchronize()
     with allow_synchronize(False):
         for _ in range(3):
-            loss = step()
+            loss = train_step(model, opt, x, y)
     gg.synchronize()
     assert np.isfinite(loss.item())
 
@@ -65,11 +53,7 @@ def test_gpu_step_matches_the_cpu_step():
         x, y = gg.tensor(xb, device=device), gg.tensor(yb, device=device)
         losses = []
         for _ in range(3):
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            losses.append(train_step(model, opt, x, y).item())
         results[device] = (losses, [p.numpy() for p in model.parameters()])
     np.testing.assert_allclose(results["cuda"][0], results["cpu"][0], rtol=1e-4)
     for a, b in zip(results["cuda"][1], results["cpu"][1]):
@@ -97,11 +81,7 @@ def test_out_of_memory_says_what_was_asked_and_leaves_the_model_intact():
         np.testing.assert_array_equal(p.numpy(), b)
     assert opt.state_dict()["state"].keys() == state_before.keys()
     # and training goes on afterwards
-    loss = F.cross_entropy(model(x), y)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    assert np.isfinite(loss.item())
+    assert np.isfinite(train_step(model, opt, x, y).item())
 
 
 def test_cross_entropy_rejects_out_of_range_labels_made_on_the_gpu():

@@ -40,7 +40,7 @@ def cp():
 def paths(monkeypatch):
     """Records which launcher ran: 'raw' (vectorised RawKernel) or 'elementwise'."""
     seen = []
-    launch_flat, launch_ew, raw_kernel = K._launch_flat, K._launch_elementwise, K.raw_kernel
+    launch_flat, launch_ew, raw_kernel = K.loader.launch_flat, K.loader.launch_elementwise, K.loader.raw_kernel
 
     def flat(name, *args):
         seen.append(("raw", name))
@@ -54,9 +54,9 @@ def paths(monkeypatch):
         seen.append(("raw", name))
         return raw_kernel(name)
 
-    monkeypatch.setattr(K, "_launch_flat", flat)
-    monkeypatch.setattr(K, "_launch_elementwise", ew)
-    monkeypatch.setattr(K, "raw_kernel", raw)
+    monkeypatch.setattr(K.loader, "launch_flat", flat)
+    monkeypatch.setattr(K.loader, "launch_elementwise", ew)
+    monkeypatch.setattr(K.loader, "raw_kernel", raw)
     return seen
 
 
@@ -364,8 +364,7 @@ def test_kernels_are_compiled_once(cp, monkeypatch):
         modules_made.append(kwargs.get("code", "")[:40])
         return real_raw_module(*args, **kwargs)
 
-    monkeypatch.setattr(K, "_modules", {})
-    monkeypatch.setattr(K, "_raw_kernels", {})
+    K.loader.clear_caches()
     monkeypatch.setattr(cp, "RawModule", counting_raw_module)
     x = cp.arange(1024, dtype=cp.float32)
     K.sigmoid_fwd(x)

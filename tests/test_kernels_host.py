@@ -73,9 +73,9 @@ def _elementwise_test_source(ctype):
     operation on references to one element of each array), one kernel per spec."""
     scalar_ctypes = {"float64": "double", "float32": "float", "int32": "int", "int64": "long long"}
     parts = ["#include <cuda_fp16.h>\n" if ctype == "__half" else "", f"typedef {ctype} T;\n"]
-    for header in sorted({spec[3] for spec in K._ELEMENTWISE_SPECS.values()}):
+    for header in sorted({spec[3] for spec in K.ELEMENTWISE_SPECS.values()}):
         parts.append(K.kernel_source(header) + "\n")
-    for name, (ins, outs, operation, _) in K._ELEMENTWISE_SPECS.items():
+    for name, (ins, outs, operation, _) in K.ELEMENTWISE_SPECS.items():
         params, body = [], []
         decls = [(False, d) for d in ins.split(",")] + [(True, d) for d in outs.split(",")]
         for is_out, decl in decls:
@@ -87,7 +87,7 @@ def _elementwise_test_source(ctype):
                 params.append(f"{scalar_ctypes[typ]} {var}")
         parts.append(f'#line 1 "gpugrad_{name}"\n'
                      f'extern "C" __global__ void ew_{name}({", ".join(params)}) {{\n'
-                     f'  {" ".join(body)}\n  {{ {K._ELEMENTWISE_PRELUDE}{operation}; }}\n}}\n')
+                     f'  {" ".join(body)}\n  {{ {K.ELEMENTWISE_PRELUDE}{operation}; }}\n}}\n')
     return "".join(parts)
 
 

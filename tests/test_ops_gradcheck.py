@@ -175,9 +175,31 @@ def test_sequential_fuses_linear_and_activation_without_changing_results(device,
     x = gg.tensor(rng.standard_normal((7, 6)), dtype="float32", device=device)
     out = model(x)
     assert type(out.grad_fn).__name__ == "Linear" and out.grad_fn.activation is None
-    hidden = out.grad_fn._next[0][0]
+    hidden = out.grad_fn.next_edges[0][0]
     assert hidden.activation == "sigmoid"  # the Linear+Sigmoid pair ran as one node
     by_hand = x
     for m in model:
         by_hand = m(by_hand)  # each module on its own: unfused
     np.testing.assert_allclose(out.numpy(), by_hand.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_linear_with_an_activation_the_kernels_do_not_fuse(device, rng):
+    x, w = leaf(rng, 5, 3, device=device), leaf(rng, 3, 4, device=device)
+    b = leaf(rng, 4, device=device)
+    assert gg.gradcheck(lambda x, w, b: F.linear(x, w, b, activation="tanh"), [x, w, b])
+    np.testing.assert_allclose(F.linear(x, w, b, activation="tanh").numpy(),
+                               np.tanh(x.numpy() @ w.numpy() + b.numpy()), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"unknown activation 'gelu': expected one of \['relu', 'sigmoid', 'tanh'\]"):
+        F.linear(x, w, b, activation="gelu")
+
+
+def test_the_activation_registry_names_every_layer_and_what_the_kernels_fuse():
+    import gpugrad.nn as nn
+    from gpugrad.functions.activation import ACTIVATIONS
+
+    assert {name: nn.activation_module(name) for name in ACTIVATIONS} == {
+        "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+    assert {name for name, a in ACTIVATIONS.items() if a.fusable} == {"relu", "sigmoid"}
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    out = model(gg.randn(2, 3))
+    assert type(out.grad_fn.next_edges[0][0]).__name__ == "Tanh"   # not fused: a node of its own

@@ -22,4 +22,4 @@ def test_wheel_contains_every_kernel_source(tmp_path):
     assert sources, "kernels/ holds no CUDA sources"
     missing = [s for s in sources if f"gpugrad/kernel_sources/{s}" not in names]
     assert not missing, f"not in the wheel: {missing}"
-    assert "gpugrad/tensor.py" in names and "gpugrad/backend.py" in names
+    assert "gpugrad/tensor.py" in names and "gpugrad/backend/__init__.py" in names

@@ -85,9 +85,9 @@ def test_default_run_shortened_reaches_97_percent(tmp_path, capsys):
 
 def test_progress_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
-    bar = train.progress_bar
-    monkeypatch.setattr(train, "progress_bar", lambda *a: bar(*a, mininterval=0, miniters=1))  # draw every batch
-    monkeypatch.setattr(train, "PROGRESS_EVERY", 5)
+    bar = train.report.progress_bar
+    monkeypatch.setattr(train.report, "progress_bar", lambda *a: bar(*a, mininterval=0, miniters=1))  # draw every batch
+    monkeypatch.setattr(train.loop, "PROGRESS_EVERY", 5)
     code, out, err = cli(capsys, "--epochs", 1, "--hidden", 32, "--out", tmp_path)
     assert code == 0, err
     assert out.startswith("gpugrad-train: training: digits")  # the header, shown on a terminal only
@@ -195,7 +195,7 @@ def test_interrupt_with_ctrl_c_then_resume(tmp_path, capsys, monkeypatch, uninte
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(train, "train_one_epoch", interrupted_in_second_epoch)
+    monkeypatch.setattr(train.loop, "train_one_epoch", interrupted_in_second_epoch)
     code, out, err = cli(capsys, *RUN, "--device", "cpu", "--out", tmp_path)
     assert code == 130 and "interrupted" in err and "Traceback" not in err
     assert load_checkpoint(tmp_path / "checkpoint.npz")[2]["epoch"] == 1
@@ -370,7 +370,7 @@ def test_device_cuda_without_cuda(tmp_path, capsys, spec):
     (["--hidden", "64,x"], ["--hidden"]),
     (["--hidden", "0"], ["--hidden"]),
     (["--dataset", "cifar"], ["--dataset", "cifar"]),
-    (["--activation", "tanh"], ["--activation"]),
+    (["--activation", "gelu"], ["--activation", "gelu"]),
     (["--device", "tpu"], ["--device tpu", "unknown device"]),
     (["--seed", "-1"], ["--seed"]),
     (["--no-such-option"], ["--no-such-option"]),

@@ -1,15 +1,24 @@
-"""Activations: relu, sigmoid, tanh, softmax, log_softmax.
+"""Activations: relu, sigmoid, tanh, softmax, log_softmax, and the one activation registry.
 
 ReLU and sigmoid run in the fused kernels of :mod:`gpugrad.kernels` (one launch each way on
 the GPU, the NumPy twin on the CPU). Each keeps only what its backward needs: both keep their
 *output* (ReLU's mask is ``y > 0``; the sigmoid gate's local gradient is ``y (1 - y)``).
+
+:data:`ACTIVATIONS` is the registry of elementwise activations by name. ``F.linear``'s
+``activation=``, ``nn.Sequential``'s fusion of a Linear with the activation after it, the nn
+activation modules and ``gpugrad-train --activation`` all read it; an activation the kernels
+know how to fuse with a bias-add (``kernels.ACTIVATION_CODES``) is ``fusable``.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 from .. import backend, kernels
 from ..autograd import Function
 
-__all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax"]
+__all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "log_softmax_array",
+           "ACTIVATIONS", "Activation", "get_activation"]
 
 
 class ReLU(Function):
@@ -17,11 +26,12 @@ class ReLU(Function):
 
     def forward(self, x):
         y = kernels.relu_fwd(x)
-        self.y = y
+        self.save_for_backward(y)
         return y
 
     def backward(self, gy):
-        return kernels.relu_bwd(self.y, gy)
+        y, = self.saved
+        return kernels.relu_bwd(y, gy)
 
 
 class Sigmoid(Function):
@@ -29,22 +39,24 @@ class Sigmoid(Function):
 
     def forward(self, x):
         y = kernels.sigmoid_fwd(x)
-        self.y = y
+        self.save_for_backward(y)
         return y
 
     def backward(self, gy):
-        return kernels.sigmoid_bwd(self.y, gy)
+        y, = self.saved
+        return kernels.sigmoid_bwd(y, gy)
 
 
 class Tanh(Function):
     """y = tanh x: dx = dy * (1 - y²)."""
 
     def forward(self, x):
-        self.y = backend.array_module(x).tanh(x)
-        return self.y
+        y = backend.array_module(x).tanh(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        y = self.y
+        y, = self.saved
         return gy * (1 - y * y)
 
 
@@ -64,11 +76,11 @@ class Softmax(Function):
         xp = backend.array_module(x)
         e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
         e /= e.sum(axis=self.axis, keepdims=True)
-        self.y = e
+        self.save_for_backward(e)
         return e
 
     def backward(self, gy):
-        y = self.y
+        y, = self.saved
         gx = gy * y
         gx -= y * gx.sum(axis=self.axis, keepdims=True)
         return gx
@@ -83,12 +95,13 @@ class LogSoftmax(Function):
     def forward(self, x):
         _check_axis(self.axis, x)
         y = log_softmax_array(x, self.axis)
-        self.y = y
+        self.save_for_backward(y)
         return y
 
     def backward(self, gy):
+        y, = self.saved
         xp = backend.array_module(gy)
-        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+        return gy - xp.exp(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
 def log_softmax_array(x, axis):
@@ -117,3 +130,30 @@ def softmax(x, axis=-1):
 
 def log_softmax(x, axis=-1):
     return LogSoftmax(axis)(x)
+
+
+# --------------------------------------------------------------------------- the registry
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise activation: its name, the differentiable function, and whether the
+    kernels fuse it with the affine layer's bias-add."""
+
+    name: str
+    apply: Callable
+    fusable: bool
+
+
+ACTIVATIONS = {a.name: a for a in (
+    Activation("relu", relu, "relu" in kernels.ACTIVATION_CODES),
+    Activation("sigmoid", sigmoid, "sigmoid" in kernels.ACTIVATION_CODES),
+    Activation("tanh", tanh, "tanh" in kernels.ACTIVATION_CODES),
+)}
+
+
+def get_activation(name) -> Activation:
+    """The registered activation ``name``; a ValueError listing the known ones otherwise."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown activation {name!r}: expected one of {sorted(ACTIVATIONS)}") from None

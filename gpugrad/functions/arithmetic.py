@@ -100,13 +100,13 @@ class Mul(_Binary):
     def forward(self, a, b):
         self._keep_meta(a, b)
         need_a, need_b = self.needs_input_grad
-        self.a = a if need_b else None
-        self.b = b if need_a else None
+        self.save_for_backward(a if need_b else None, b if need_a else None)
         return _broadcasting("mul", lambda u, v: u * v, a, b)
 
     def backward(self, gz):
+        a, b = self.saved
         need_a, need_b = self.needs_input_grad
-        return self._grads(gz * self.b if need_a else None, gz * self.a if need_b else None)
+        return self._grads(gz * b if need_a else None, gz * a if need_b else None)
 
 
 class Div(_Binary):
@@ -115,14 +115,14 @@ class Div(_Binary):
     def forward(self, a, b):
         self._keep_meta(a, b)
         z = _broadcasting("div", lambda u, v: u / v, a, b)
-        self.b = b
-        self.z = z if self.needs_input_grad[1] else None
+        self.save_for_backward(b, z if self.needs_input_grad[1] else None)
         return z
 
     def backward(self, gz):
+        b, z = self.saved
         need_a, need_b = self.needs_input_grad
-        ga = gz / self.b if need_a else None
-        gb = -gz * self.z / self.b if need_b else None
+        ga = gz / b if need_a else None
+        gb = -gz * z / b if need_b else None
         return self._grads(ga, gb)
 
 
@@ -132,14 +132,14 @@ class Pow(_Binary):
     def forward(self, a, b):
         self._keep_meta(a, b)
         z = _broadcasting("pow", lambda u, v: u ** v, a, b)
-        self.a, self.b, self.z = a, b, z
+        self.save_for_backward(a, b, z)
         return z
 
     def backward(self, gz):
+        a, b, z = self.saved
         need_a, need_b = self.needs_input_grad
-        a, b = self.a, self.b
         ga = gz * b * a ** (b - 1) if need_a else None
-        gb = gz * self.z * backend.array_module(gz).log(a) if need_b else None
+        gb = gz * z * backend.array_module(gz).log(a) if need_b else None
         return self._grads(ga, gb)
 
 
@@ -151,14 +151,15 @@ class _Select(_Binary):
 
     def forward(self, a, b):
         self._keep_meta(a, b)
-        self.a, self.b = a, b
+        self.save_for_backward(a, b)
         xp = backend.array_module(a if hasattr(a, "shape") else b)
         return _broadcasting(self.ufunc, getattr(xp, self.ufunc), a, b)
 
     def backward(self, gz):
+        a, b = self.saved
         xp = backend.array_module(gz)
-        a_wins = self.a > self.b if self.ufunc == "maximum" else self.a < self.b
-        share = xp.where(a_wins, 1.0, xp.where(self.a == self.b, 0.5, 0.0)).astype(gz.dtype)
+        a_wins = a > b if self.ufunc == "maximum" else a < b
+        share = xp.where(a_wins, 1.0, xp.where(a == b, 0.5, 0.0)).astype(gz.dtype)
         need_a, need_b = self.needs_input_grad
         return self._grads(gz * share if need_a else None, gz * (1 - share) if need_b else None)
 
@@ -185,44 +186,50 @@ class Exp(Function):
     """y = e^x: dx = dy * y (keeps the output)."""
 
     def forward(self, x):
-        self.y = backend.array_module(x).exp(x)
-        return self.y
+        y = backend.array_module(x).exp(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        return gy * self.y
+        y, = self.saved
+        return gy * y
 
 
 class Log(Function):
     """y = ln x: dx = dy / x."""
 
     def forward(self, x):
-        self.x = x
+        self.save_for_backward(x)
         return backend.array_module(x).log(x)
 
     def backward(self, gy):
-        return gy / self.x
+        x, = self.saved
+        return gy / x
 
 
 class Sqrt(Function):
     """y = √x: dx = dy / (2y)."""
 
     def forward(self, x):
-        self.y = backend.array_module(x).sqrt(x)
-        return self.y
+        y = backend.array_module(x).sqrt(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        return gy / (2 * self.y)
+        y, = self.saved
+        return gy / (2 * y)
 
 
 class Abs(Function):
     """y = |x|: dx = dy * sign(x)."""
 
     def forward(self, x):
-        self.x = x
+        self.save_for_backward(x)
         return backend.array_module(x).abs(x)
 
     def backward(self, gy):
-        return gy * backend.array_module(gy).sign(self.x)
+        x, = self.saved
+        return gy * backend.array_module(gy).sign(x)
 
 
 class Clip(Function):
@@ -232,15 +239,16 @@ class Clip(Function):
         self.lo, self.hi = lo, hi
 
     def forward(self, x):
-        self.x = x
+        self.save_for_backward(x)
         return backend.array_module(x).clip(x, self.lo, self.hi)
 
     def backward(self, gy):
+        x, = self.saved
         inside = True
         if self.lo is not None:
-            inside = self.x >= self.lo
+            inside = x >= self.lo
         if self.hi is not None:
-            inside = inside & (self.x <= self.hi)
+            inside = inside & (x <= self.hi)
         return gy * inside
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .. import backend, kernels
 from ..autograd import Function
+from .activation import get_activation
 from .arithmetic import sum_to
 
 __all__ = ["matmul", "linear"]
@@ -32,8 +33,7 @@ class MatMul(Function):
     def forward(self, a, b):
         _check_matmul(a, b)
         need_a, need_b = self.needs_input_grad
-        self.a = a if need_b else None
-        self.b = b if need_a else None
+        self.save_for_backward(a if need_b else None, b if need_a else None)
         self.a_meta = (a.shape, a.dtype, a.ndim)
         self.b_meta = (b.shape, b.dtype, b.ndim)
         try:
@@ -43,12 +43,13 @@ class MatMul(Function):
 
     def backward(self, gc):
         xp = backend.array_module(gc)
+        a, b = self.saved
         need_a, need_b = self.needs_input_grad
         a_shape, a_dtype, a_ndim = self.a_meta
         b_shape, b_dtype, b_ndim = self.b_meta
         # Promote 1-D operands to matrices, as matmul itself does.
-        a2 = None if self.a is None else (self.a[None, :] if a_ndim == 1 else self.a)
-        b2 = None if self.b is None else (self.b[:, None] if b_ndim == 1 else self.b)
+        a2 = None if a is None else (a[None, :] if a_ndim == 1 else a)
+        b2 = None if b is None else (b[:, None] if b_ndim == 1 else b)
         if a_ndim == 1 and b_ndim == 1:
             g = gc.reshape(1, 1)
         elif a_ndim == 1:
@@ -69,20 +70,15 @@ class MatMul(Function):
         return ga, gb
 
 
-_ACT_BWD = {"relu": kernels.relu_bwd, "sigmoid": kernels.sigmoid_bwd}
-
-
 class Linear(Function):
     """Affine layer Y = act(XW + b), W of shape (in, out), X of shape (..., in).
 
     dZ = act'(dY) (from the saved output), then dX = dZ Wᵀ, dW = Xᵀ dZ, db = Σ_batch dZ
-    (a device-side row sum). The bias-add and the optional activation ('relu' or
-    'sigmoid') run as one fused kernel over the matmul's output, in place.
+    (a device-side row sum). The bias-add and the optional activation (one the kernels fuse,
+    see ``ACTIVATIONS``) run as one fused kernel over the matmul's output, in place.
     """
 
     def __init__(self, activation=None):
-        if activation not in (None, "relu", "sigmoid"):
-            raise ValueError(f"linear: activation must be None, 'relu' or 'sigmoid', got {activation!r}")
         self.activation = activation
 
     def forward(self, x, w, b=None):
@@ -98,28 +94,26 @@ class Linear(Function):
             raise ValueError(f"linear: bias of shape {tuple(b.shape)} does not match weight of shape "
                              f"{tuple(w.shape)} (need ({w.shape[1]},))")
         need_x, need_w = self.needs_input_grad[:2]
-        self.x = x if need_w else None
-        self.w = w if need_x else None
         y = x @ w
         if b is not None:
             y = kernels.bias_act_fwd(y, b, self.activation, out=y)
-        elif self.activation == "relu":
-            y = kernels.relu_fwd(y)
-        elif self.activation == "sigmoid":
-            y = kernels.sigmoid_fwd(y)
-        self.y = y if self.activation else None
+        elif self.activation:
+            y = kernels.activation_fwd(self.activation, y)
+        self.save_for_backward(x if need_w else None, w if need_x else None,
+                               y if self.activation else None)
         return y
 
     def backward(self, gy):
+        x, w, y = self.saved
         if self.activation:
-            gy = _ACT_BWD[self.activation](self.y, gy)
+            gy = kernels.activation_bwd(self.activation, y, gy)
         need = self.needs_input_grad
         gy2 = gy.reshape(-1, gy.shape[-1])
         gx = gw = gb = None
         if need[0]:
-            gx = gy @ self.w.T
+            gx = gy @ w.T
         if need[1]:
-            x2 = self.x.reshape(-1, self.x.shape[-1])
+            x2 = x.reshape(-1, x.shape[-1])
             gw = x2.T @ gy2
         if len(need) > 2 and need[2]:
             gb = kernels.sum_rows(gy2)
@@ -133,9 +127,11 @@ def matmul(a, b):
 def linear(x, weight, bias=None, activation=None):
     """Y = X W + b with W of shape (in, out), as in the notes' Affine layer.
 
-    ``activation='relu'`` or ``'sigmoid'`` applies it in the same fused kernel as the bias
-    (``nn.Sequential`` does this by itself for a Linear followed by ReLU or Sigmoid).
+    ``activation=`` names an activation of :data:`ACTIVATIONS` to apply after the bias; one the
+    kernels fuse runs in the same kernel as the bias-add (``nn.Sequential`` does this by itself
+    for a Linear followed by ReLU or Sigmoid).
     """
-    if bias is None:
-        return Linear(activation)(x, weight)
-    return Linear(activation)(x, weight, bias)
+    act = None if activation is None else get_activation(activation)
+    fused = act.name if act is not None and act.fusable else None
+    y = Linear(fused)(x, weight) if bias is None else Linear(fused)(x, weight, bias)
+    return y if act is None or fused else act.apply(y)

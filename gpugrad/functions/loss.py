@@ -9,6 +9,8 @@ import numpy as np
 
 from .. import backend, kernels
 from ..autograd import Function
+from ..creation import tensor
+from ..tensor import Tensor
 from .activation import log_softmax
 
 __all__ = ["cross_entropy", "mse_loss", "hinge_loss"]
@@ -20,8 +22,8 @@ def _check_labels(name, scores, labels):
     """Labels (a Tensor) must be integers of shape (B,) in [0, C) for scores of shape (B, C).
 
     The range check reads the labels' values: free on the CPU, and free on a GPU for labels
-    that came from the host (the tensor remembers its range); only labels computed on the GPU
-    cost a synchronisation here."""
+    whose ``value_bounds`` are known (they came from the host); only labels computed on the
+    GPU cost a synchronisation here."""
     if scores.ndim != 2:
         raise ValueError(f"{name}: expected scores of shape (batch, classes), got {tuple(scores.shape)}")
     if labels.dtype.kind not in "iu":
@@ -32,10 +34,10 @@ def _check_labels(name, scores, labels):
                          f"{tuple(scores.shape)} (need ({scores.shape[0]},))")
     if not labels.size:
         return
-    if labels._value_range is not None:
-        lo, hi = labels._value_range
+    if labels.value_bounds is not None:
+        lo, hi = labels.value_bounds
     else:
-        lo, hi = int(labels.data.min()), int(labels.data.max())
+        lo, hi = int(labels.array.min()), int(labels.array.max())
     if lo < 0 or hi >= scores.shape[1]:
         bad = lo if lo < 0 else hi
         raise ValueError(f"{name}: class label {bad} is out of range for {scores.shape[1]} classes "
@@ -46,12 +48,13 @@ class SoftmaxCrossEntropy(Function):
     """L = -(1/B) Σ_i log softmax(x_i)[y_i]: dx = (softmax(x) - onehot(y)) / B, fused."""
 
     def forward(self, logits, labels):
-        loss, self.saved = kernels.softmax_xent_fwd(logits, labels)
-        self.labels = labels
+        loss, probs = kernels.softmax_xent_fwd(logits, labels)
+        self.save_for_backward(probs, labels)
         return loss
 
     def backward(self, gloss):
-        return kernels.softmax_xent_bwd(self.saved, self.labels, gloss), None
+        probs, labels = self.saved
+        return kernels.softmax_xent_bwd(probs, labels, gloss), None
 
 
 class Hinge(Function):
@@ -69,12 +72,13 @@ class Hinge(Function):
         margins = scores - scores[rows, labels][:, None] + self.margin
         margins[rows, labels] = 0
         positive = margins > 0
-        self.positive, self.labels, self.rows = positive, labels, rows
+        self.save_for_backward(positive, labels, rows)
         return (margins * positive).sum(dtype=scores.dtype) / scores.dtype.type(scores.shape[0])
 
     def backward(self, gloss):
-        ds = self.positive.astype(gloss.dtype)
-        ds[self.rows, self.labels] = -ds.sum(axis=1)
+        positive, labels, rows = self.saved
+        ds = positive.astype(gloss.dtype)
+        ds[rows, labels] = -ds.sum(axis=1)
         ds *= gloss / ds.shape[0]
         return ds, None
 
@@ -90,8 +94,8 @@ def cross_entropy(logits, labels, reduction="mean"):
     _check_labels("cross_entropy", logits, labels)
     if reduction == "mean":
         return SoftmaxCrossEntropy()(logits, labels)
-    rows = backend.array_module(labels.data).arange(labels.shape[0])
-    picked = -log_softmax(logits, axis=1)[rows, labels.data]
+    rows = backend.array_module(labels.array).arange(labels.shape[0])
+    picked = -log_softmax(logits, axis=1)[rows, labels.array]
     return picked.sum() if reduction == "sum" else picked
 
 
@@ -99,8 +103,6 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002 (PyTorch's argument
     """Mean squared error: mean((input - target)²)."""
     if reduction not in _REDUCTIONS:
         raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    from ..tensor import Tensor
-
     if isinstance(target, Tensor) and target.shape != input.shape:
         raise ValueError(f"mse_loss: input of shape {input.shape} and target of shape {target.shape} differ")
     diff = input - target
@@ -118,8 +120,6 @@ def hinge_loss(scores, labels, margin=1.0):
 
 
 def _as_labels(labels, like):
-    from ..tensor import Tensor, tensor
-
     if not isinstance(labels, Tensor):
         labels = tensor(labels, device=like.device)
     if labels.requires_grad:

@@ -1,4 +1,5 @@
-"""Reductions: sum, mean, max, min over NumPy-style ``axis`` / ``keepdims``.
+"""Reductions: sum, mean, max, min over NumPy-style ``axis`` / ``keepdims``; and argmax, argmin,
+any, all, which carry no gradient.
 
 Sum copies the upstream gradient back to every summed element; the max gate *routes* it to
 the element that won (split evenly between ties), as in the notes.
@@ -9,8 +10,9 @@ import builtins
 
 from .. import backend
 from ..autograd import Function
+from ..tensor import wrap
 
-__all__ = ["sum", "mean", "max", "min"]
+__all__ = ["sum", "mean", "max", "min", "argmax", "argmin", "any", "all"]
 
 
 def _axes(axis, ndim, shape):
@@ -83,13 +85,14 @@ class _Extremum(Function):
             raise ValueError(f"{self.reducer} of an empty tensor of shape {tuple(x.shape)}")
         self.axes = _axes(self.axis, x.ndim, x.shape)
         y = getattr(x, self.reducer)(axis=self.axes, keepdims=True)
-        self.x, self.y = x, y
+        self.save_for_backward(x, y)
         return y if self.keepdims else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in self.axes))
 
     def backward(self, gy):
-        winners = self.x == self.y
+        x, y = self.saved
+        winners = x == y
         ties = winners.sum(axis=self.axes, keepdims=True)
-        gy = gy.reshape(self.y.shape)
+        gy = gy.reshape(y.shape)
         return winners * (gy / ties).astype(gy.dtype, copy=False)
 
 
@@ -115,3 +118,31 @@ def max(x, axis=None, keepdims=False):  # noqa: A001
 
 def min(x, axis=None, keepdims=False):  # noqa: A001
     return Min(axis, keepdims)(x)
+
+
+# --------------------------------------------------------------------------- no gradient
+
+def _index_reduction(name, x, axis, keepdims):
+    xp = x.device.xp
+    out = getattr(xp, name)(x.array, axis=axis)
+    if keepdims and axis is not None:
+        out = xp.expand_dims(out, axis)
+    return wrap(out, x.device)
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Indices of the largest values along ``axis`` (of the flattened tensor for None)."""
+    return _index_reduction("argmax", x, axis, keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Indices of the smallest values along ``axis`` (of the flattened tensor for None)."""
+    return _index_reduction("argmin", x, axis, keepdims)
+
+
+def any(x):  # noqa: A001
+    return wrap(x.device.xp.asarray(x.array.any()), x.device)
+
+
+def all(x):  # noqa: A001
+    return wrap(x.device.xp.asarray(x.array.all()), x.device)

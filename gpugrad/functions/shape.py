@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..tensor import Tensor, wrap
 
 __all__ = ["reshape", "transpose", "getitem", "concatenate", "stack", "astype", "to_device"]
 
@@ -154,12 +155,10 @@ def transpose(x, axes=None):
 
 
 def _raw_index(index):
-    from ..tensor import Tensor
-
     if isinstance(index, Tensor):
-        return index.data
+        return index.array
     if isinstance(index, tuple):
-        return tuple(p.data if isinstance(p, Tensor) else p for p in index)
+        return tuple(p.array if isinstance(p, Tensor) else p for p in index)
     return index
 
 
@@ -185,13 +184,11 @@ def stack(tensors, axis=0):
 
 
 def astype(x, dtype):
-    from ..tensor import Tensor
-
     dtype = np.dtype(dtype)
     if dtype.kind != "f":  # integer / bool results carry no gradient
-        return Tensor._make(x.data.astype(dtype), x.device, False)
+        return wrap(x.array.astype(dtype), x.device)
     return AsType(dtype)(x)
 
 
 def to_device(x, device):
-    return ToDevice(backend.device(device))(x)
+    return ToDevice(backend.resolve_device(device))(x)

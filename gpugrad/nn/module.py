@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, conform_array
 
 __all__ = ["Parameter", "Module"]
 
@@ -16,7 +16,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self):
@@ -101,19 +101,17 @@ class Module:
     # ------------------------------------------------------------------ devices
     def to(self, device=None, dtype=None):
         """Move (and/or cast) every parameter in place; returns self."""
-        dev = None if device is None else backend.device(device)
-        if dev is not None:
-            dev._check_available()
+        dev = None if device is None else backend.resolve_device(device, check=True)
         for p in self.parameters():
-            data = p.data
+            data = p.array
             if dev is not None and p.device is not dev:
                 data = backend.to_device(data, dev)
             if dtype is not None:
                 data = data.astype(dtype, copy=False)
-            p.data = data
-            p._device = backend.device_of(data)
+            if data is not p.array:
+                p.data = data
             if p.grad is not None:
-                p.grad = p.grad.to(p._device, dtype)
+                p.grad = p.grad.to(p.device, dtype)
         return self
 
     def cpu(self):
@@ -136,18 +134,8 @@ class Module:
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        staged = []
-        for name, p in own.items():
-            if name not in state_dict:
-                continue
-            value = state_dict[name]
-            value = value.data if isinstance(value, Tensor) else value
-            if not backend.is_array(value):
-                raise TypeError(f"load_state_dict: {name!r} is a {type(value).__name__}, not an array")
-            if tuple(value.shape) != p.shape:
-                raise ValueError(f"load_state_dict: {name!r} has shape {tuple(value.shape)} in the state "
-                                 f"dict but {p.shape} in the model")
-            staged.append((p, backend.to_device(value, p.device).astype(p.dtype, copy=True)))
+        staged = [(p, conform_array(state_dict[name], p, f"load_state_dict: {name!r} of the state dict"))
+                  for name, p in own.items() if name in state_dict]
         for p, value in staged:
             p.data = value
         return missing, unexpected

@@ -363,17 +363,17 @@ def _emulate(name, v, T):
         store("z", K.bias_act_fwd(z, acc("b").reshape(-1, z.shape[-1])[0], act_names[v["act"]]))
     elif name == "sgd_step":
         p = acc("p")
-        K._sgd_step_np(p, acc("g"), None, v["lr"], 0.0, 0.0, v["weight_decay"], False, False, False)
+        K.optim._sgd_step_np(p, acc("g"), None, v["lr"], 0.0, 0.0, v["weight_decay"], False, False, False)
         store("p", p)
     elif name == "sgd_step_momentum":
         p, buf = acc("p"), acc("buf")
-        K._sgd_step_np(p, acc("g"), buf, v["lr"], v["momentum"], 1.0 - v["one_minus_dampening"],
+        K.optim._sgd_step_np(p, acc("g"), buf, v["lr"], v["momentum"], 1.0 - v["one_minus_dampening"],
                        v["weight_decay"], bool(v["nesterov"]), bool(v["first_step"]), True)
         store("p", p)
         store("buf", buf)
     elif name == "adam_step":
         p, m, vv = acc("p"), acc("m"), acc("v")
-        K._adam_step_np(p, acc("g"), m, vv, v["step_size"], v["beta1"], v["beta2"],
+        K.optim._adam_step_np(p, acc("g"), m, vv, v["step_size"], v["beta1"], v["beta2"],
                         v["bias_correction2_sqrt"], v["eps"], v["weight_decay"])
         store("p", p)
         store("m", m)

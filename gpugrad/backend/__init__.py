@@ -1,0 +1,23 @@
+"""The array layer: which device an array lives on, and the array module that computes on it.
+
+'cpu' means NumPy; 'cuda' / 'cuda:N' means CuPy on GPU N. This package is the only code in
+gpugrad that imports cupy, and it does so lazily (see :mod:`.cuda`).
+
+* :mod:`.cuda`: loading CuPy, CUDA availability, out-of-memory reporting;
+* :mod:`.device`: ``Device``, the default device, :func:`resolve_device`, synchronize;
+* :mod:`.arrays`: an array's device and module, transfers;
+* :mod:`.random`: the seeded generators.
+"""
+from .arrays import array_module, device_of, is_array, to_device, to_numpy
+from .cuda import (cuda_available, cuda_device_count, cuda_unavailable_reason, cupy_module,
+                   is_out_of_memory, load_cupy, out_of_memory_error)
+from .device import (CPU, Device, get_default_device, resolve_device, set_default_device,
+                     synchronize)
+from .random import cpu_generator, manual_seed
+
+__all__ = [
+    "Device", "CPU", "resolve_device", "get_default_device", "set_default_device", "synchronize",
+    "cuda_available", "cuda_unavailable_reason", "cuda_device_count", "cupy_module", "load_cupy",
+    "is_out_of_memory", "out_of_memory_error", "is_array", "device_of", "array_module",
+    "to_device", "to_numpy", "cpu_generator", "manual_seed",
+]

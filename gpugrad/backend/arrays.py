@@ -1,0 +1,64 @@
+"""Arrays: which device an array lives on, its array module, and moving it between devices."""
+from __future__ import annotations
+
+import numpy as np
+
+from .cuda import load_cupy, loaded_cupy
+from .device import CPU, Device
+
+__all__ = ["is_array", "device_of", "array_module", "to_device", "to_numpy"]
+
+
+def _is_cupy_array(obj) -> bool:
+    cp = loaded_cupy()
+    if cp is None:
+        # The caller may have imported cupy itself; only then can obj be a cupy array.
+        if type(obj).__module__.split(".")[0] != "cupy":
+            return False
+        cp = load_cupy()
+    return cp is not None and isinstance(obj, cp.ndarray)
+
+
+def is_array(obj) -> bool:
+    """True for a NumPy or CuPy ndarray."""
+    return isinstance(obj, np.ndarray) or _is_cupy_array(obj)
+
+
+def device_of(array) -> Device:
+    """The Device an array lives on."""
+    if isinstance(array, np.ndarray) or np.isscalar(array):
+        return CPU
+    if _is_cupy_array(array):
+        return Device(f"cuda:{array.device.id}")
+    raise TypeError(f"expected a NumPy or CuPy array, got {type(array).__name__}")
+
+
+def array_module(array):
+    """numpy for a NumPy array (or scalar), cupy for a CuPy array."""
+    if isinstance(array, np.ndarray):
+        return np
+    if _is_cupy_array(array):
+        return loaded_cupy()
+    return np
+
+
+def to_device(array, dev) -> "np.ndarray":
+    """Return ``array`` on device ``dev`` (the same object when it is already there)."""
+    dev = Device(dev)
+    src = device_of(array)
+    if src is dev:
+        return array
+    if dev.type == "cpu":
+        return array.get()
+    dev.ensure_available()
+    with load_cupy().cuda.Device(dev.index):
+        return load_cupy().asarray(array)
+
+
+def to_numpy(array) -> np.ndarray:
+    """A NumPy array with the values of ``array`` (copies from the GPU when needed)."""
+    if isinstance(array, np.ndarray):
+        return array
+    if _is_cupy_array(array):
+        return array.get()
+    return np.asarray(array)

@@ -1,0 +1,160 @@
+"""Creating tensors: from data (``tensor``, ``as_tensor``) and by shape (``zeros``, ``randn``, ...).
+
+Python floats and lists become float32, Python ints int64 (class labels), bools bool; NumPy and
+CuPy arrays keep their dtype; ``dtype=`` overrides. ``device=None`` means the default device.
+Random factories draw from the generators :func:`gpugrad.manual_seed` seeds.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import backend
+from .tensor import FLOAT_KINDS, Tensor, wrap
+
+__all__ = ["tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn",
+           "rand", "arange", "as_dtype"]
+
+_NUMERIC_KINDS = "biufc"
+
+
+def as_dtype(dtype):
+    """``np.dtype(dtype)``, or None for None; a TypeError that names the value otherwise."""
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"not a dtype: {dtype!r}") from None
+
+
+def _numeric_array(data, dtype, where="gg.tensor"):
+    """A NumPy array from Python data: floats -> float32, ints -> int64, bools -> bool."""
+    try:
+        arr = np.asarray(data)
+    except ValueError as exc:
+        raise ValueError(f"{where}: data is not a rectangular array ({exc})") from None
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"{where}: expected numeric data, got {arr.dtype} "
+                        f"(from {type(data).__name__}); convert strings/objects first")
+    if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
+        if arr.dtype.kind == "f":
+            arr = arr.astype(np.float32)
+        elif arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64)
+    return arr
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding a copy of ``data`` (see the module docstring for dtypes)."""
+    return _to_tensor(data, dtype, device, requires_grad, copy=True)
+
+
+def as_tensor(data, dtype=None, device=None, requires_grad=False):
+    """Like :func:`tensor` but shares memory with ``data`` when no conversion is needed."""
+    return _to_tensor(data, dtype, device, requires_grad, copy=False)
+
+
+def _to_tensor(data, dtype, device, requires_grad, copy):
+    dtype = as_dtype(dtype)
+    if isinstance(data, Tensor):
+        data = data.array
+    if backend.is_array(data):
+        if data.dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"gg.tensor: expected numeric data, got an array of dtype {data.dtype}")
+        arr = data
+        dev = backend.device_of(arr) if device is None else backend.resolve_device(device)
+    else:
+        arr = _numeric_array(data, dtype)
+        dev = backend.resolve_device(device)
+        copy = False  # _numeric_array already made a fresh array (or a view of a Python scalar)
+    if dtype is not None and arr.dtype != dtype:
+        if dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"gg.tensor: dtype must be numeric, got {dtype}")
+        arr = arr.astype(dtype)
+        copy = False
+    src = backend.device_of(arr)
+    bounds = None
+    if src is not dev:
+        if src.type == "cpu" and arr.dtype.kind in "iu" and arr.size:
+            # Known while the values are on the host; see Tensor.value_bounds.
+            bounds = (int(arr.min()), int(arr.max()))
+        arr = backend.to_device(arr, dev)
+    elif copy or (isinstance(arr, np.ndarray) and not arr.flags.writeable):
+        arr = arr.copy()
+    if requires_grad and arr.dtype.kind not in FLOAT_KINDS:
+        raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
+    t = wrap(arr, dev, bool(requires_grad))
+    t.value_bounds = bounds
+    return t
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, numbers.Integral) or s < 0:
+            raise ValueError(f"shape must be non-negative integers, got {shape}")
+    return tuple(int(s) for s in shape)
+
+
+def _factory(fill, shape, dtype, device, requires_grad):
+    dev = backend.resolve_device(device)
+    dtype = as_dtype(dtype) or np.dtype(np.float32)
+    with dev.context():
+        arr = fill(dev.xp, _shape_arg(shape), dtype)
+    return wrap(arr, dev).requires_grad_(True) if requires_grad else wrap(arr, dev)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False):
+    return _factory(lambda xp, s, d: xp.zeros(s, d), shape, dtype, device, requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False):
+    return _factory(lambda xp, s, d: xp.ones(s, d), shape, dtype, device, requires_grad)
+
+
+def full(shape, value, dtype=None, device=None, requires_grad=False):
+    return _factory(lambda xp, s, d: xp.full(s, value, d), (shape,) if isinstance(shape, int) else shape,
+                    dtype, device, requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def _draw(cpu_method, cuda_method):
+    """A fill function drawing from the seeded generator of the array's device."""
+    def fill(xp, shape, dtype):
+        if xp is np:
+            native = dtype if dtype.kind == "f" and dtype.itemsize >= 4 else np.dtype(np.float64)
+            draw = getattr(backend.cpu_generator(), cpu_method)
+            return draw(shape, dtype=native).astype(dtype, copy=False)
+        return getattr(xp.random, cuda_method)(shape, dtype=dtype)
+    return fill
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples; seeded by :func:`gpugrad.manual_seed`."""
+    return _factory(_draw("standard_normal", "standard_normal"), shape, dtype, device, requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False):
+    """Uniform samples in [0, 1); seeded by :func:`gpugrad.manual_seed`."""
+    return _factory(_draw("random", "random"), shape, dtype, device, requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None):
+    dev = backend.resolve_device(device)
+    if stop is None:
+        start, stop = 0, start
+    with dev.context():
+        arr = dev.xp.arange(start, stop, step, dtype=as_dtype(dtype))
+    if dtype is None and arr.dtype.kind == "f":
+        arr = arr.astype(np.float32)
+    return wrap(arr, dev)

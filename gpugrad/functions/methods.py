@@ -1,0 +1,113 @@
+"""The one place that binds Tensor's operators and op methods (as DeZero's ``setup_variable``).
+
+:class:`gpugrad.tensor.Tensor` sits below the ops and knows nothing of them; importing this
+module (``gpugrad`` does) gives it ``+ - * / ** @``, comparisons, the elementwise maths, the
+reductions, the shape methods, device and dtype moves, ``backward`` and the gradient hooks.
+Where an op's signature already reads as a method (``add(a, b)``, ``sum(x, axis, keepdims)``)
+it is bound as is, with no wrapper in between.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd, backend
+from ..creation import as_dtype
+from ..tensor import Tensor
+from . import activation, arithmetic, comparison, linalg, reduction, shape
+
+__all__ = ["bind_tensor_methods"]
+
+
+def _shape_args(shape_):
+    return tuple(shape_[0]) if len(shape_) == 1 and isinstance(shape_[0], (tuple, list)) else shape_
+
+
+def reshape(self, *shape_):
+    return shape.reshape(self, _shape_args(shape_))
+
+
+def transpose(self, *axes):
+    axes = _shape_args(axes)
+    return shape.transpose(self, axes or None)
+
+
+def flatten(self, start_axis=0):
+    """Collapse the axes from ``start_axis`` on into one (``flatten(1)`` keeps the batch axis)."""
+    dims = self.array.shape
+    start_axis = start_axis % max(len(dims), 1)
+    return shape.reshape(self, tuple(dims[:start_axis]) + (-1,))
+
+
+def to(self, device=None, dtype=None):
+    """This tensor on another device and/or with another dtype (differentiable)."""
+    out = self
+    if device is not None:
+        dev = backend.resolve_device(device)
+        if dev is not self.device:
+            out = shape.to_device(out, dev)
+    return out if dtype is None else astype(out, dtype)
+
+
+def astype(self, dtype):
+    """Cast to ``dtype`` (differentiable between floating dtypes)."""
+    dtype = as_dtype(dtype)
+    return self if dtype == self.array.dtype else shape.astype(self, dtype)
+
+
+def __iter__(self):  # noqa: N807
+    if self.array.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return (shape.getitem(self, i) for i in range(len(self.array)))
+
+
+def _reflected(op):
+    def method(self, other):
+        return op(other, self)
+    method.__name__ = f"r{op.__name__}"
+    return method
+
+
+_METHODS = {
+    # arithmetic operators (the notes' gates)
+    "__add__": arithmetic.add, "__radd__": _reflected(arithmetic.add),
+    "__sub__": arithmetic.sub, "__rsub__": _reflected(arithmetic.sub),
+    "__mul__": arithmetic.mul, "__rmul__": _reflected(arithmetic.mul),
+    "__truediv__": arithmetic.div, "__rtruediv__": _reflected(arithmetic.div),
+    "__pow__": arithmetic.pow, "__rpow__": _reflected(arithmetic.pow),
+    "__matmul__": linalg.matmul, "__rmatmul__": _reflected(linalg.matmul),
+    "__neg__": arithmetic.neg, "__pos__": lambda self: self, "__abs__": arithmetic.abs,
+    # comparisons: boolean tensors, no gradient
+    "__eq__": comparison.equal, "__ne__": comparison.not_equal, "__lt__": comparison.less,
+    "__le__": comparison.less_equal, "__gt__": comparison.greater,
+    "__ge__": comparison.greater_equal,
+    # elementwise maths and activations
+    "exp": arithmetic.exp, "log": arithmetic.log, "sqrt": arithmetic.sqrt, "abs": arithmetic.abs,
+    "clip": arithmetic.clip, "relu": activation.relu, "sigmoid": activation.sigmoid,
+    "tanh": activation.tanh, "softmax": activation.softmax, "log_softmax": activation.log_softmax,
+    # reductions
+    "sum": reduction.sum, "mean": reduction.mean, "max": reduction.max, "min": reduction.min,
+    "argmax": reduction.argmax, "argmin": reduction.argmin, "any": reduction.any,
+    "all": reduction.all,
+    # shape
+    "reshape": reshape, "view": reshape, "flatten": flatten, "transpose": transpose,
+    "T": property(lambda self: shape.transpose(self, None)), "__getitem__": shape.getitem,
+    "__iter__": __iter__,
+    # devices and dtypes
+    "to": to, "cpu": lambda self: to(self, "cpu"),
+    "cuda": lambda self, index=0: to(self, f"cuda:{index}"), "astype": astype,
+    "float": lambda self: astype(self, np.float32), "double": lambda self: astype(self, np.float64),
+    "long": lambda self: astype(self, np.int64),
+    # autograd
+    "backward": autograd.backward, "retain_grad": autograd.retain_grad,
+    "register_hook": autograd.register_hook,
+    "register_post_accumulate_grad_hook": autograd.register_post_accumulate_grad_hook,
+}
+
+
+def bind_tensor_methods():
+    """Attach every method of ``_METHODS`` to Tensor (idempotent)."""
+    for name, fn in _METHODS.items():
+        setattr(Tensor, name, fn)
+
+
+bind_tensor_methods()

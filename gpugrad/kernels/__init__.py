@@ -1,0 +1,23 @@
+"""Fused kernels: one launch per gate instead of two to four, each with a NumPy twin.
+
+Every public function takes NumPy or CuPy arrays and dispatches on the array module of its
+first argument, with the same signature and semantics on both: the NumPy *twin* (written with
+in-place ufuncs and as few temporaries as the rule allows; the CPU backend's hot path and the
+oracle of the GPU tests), or the CUDA kernels of ``kernels/*.cu``. The package mirrors those
+files: :mod:`.loader` loads, caches and launches; one module per family holds its twins and its
+dispatch. Nothing here synchronises the host with the device.
+"""
+from .activations import (ACTIVATION_CODES, activation_bwd, activation_fwd, bias_act_fwd,
+                          relu_bwd, relu_fwd, sigmoid_bwd, sigmoid_fwd)
+from .loader import (ELEMENTWISE_PRELUDE, ELEMENTWISE_SPECS, KERNEL_DIR, NVRTC_OPTIONS,
+                     elementwise_kernel, kernel_source, raw_kernel)
+from .optim import adam_step, sgd_step
+from .reduction import sum_rows
+from .softmax_xent import softmax_xent_bwd, softmax_xent_fwd
+
+__all__ = [
+    "KERNEL_DIR", "NVRTC_OPTIONS", "ELEMENTWISE_SPECS", "ELEMENTWISE_PRELUDE", "kernel_source",
+    "raw_kernel", "elementwise_kernel", "ACTIVATION_CODES", "sigmoid_fwd", "sigmoid_bwd",
+    "relu_fwd", "relu_bwd", "activation_fwd", "activation_bwd", "bias_act_fwd", "softmax_xent_fwd",
+    "softmax_xent_bwd", "sgd_step", "adam_step", "sum_rows",
+]

@@ -1,0 +1,45 @@
+"""Linear layers: ``Linear`` (the notes' Affine, W of shape (in, out)), ``Identity``, ``Flatten``."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..functions import linalg
+from . import init
+from .module import Module, Parameter
+
+__all__ = ["Linear", "Identity", "Flatten"]
+
+
+class Linear(Module):
+    """Y = X W + b with ``weight`` of shape (in_features, out_features) and ``bias`` of shape
+    (out_features,), as in the notes' Affine layer. Initialised like PyTorch's Linear:
+    U(-1/√in, 1/√in) for both."""
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=np.float32):
+        super().__init__()
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(f"Linear: sizes must be positive, got ({in_features}, {out_features})")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        dev = backend.resolve_device(device)
+        dtype = np.dtype(dtype)
+        self.weight = Parameter(init.kaiming_uniform((in_features, out_features), in_features, dtype, dev))
+        self.bias = Parameter(init.kaiming_uniform((out_features,), in_features, dtype, dev)) if bias else None
+
+    def forward(self, x):
+        return linalg.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Flatten(Module):
+    """Collapse every axis after the first (batch) one."""
+
+    def forward(self, x):
+        return x.flatten(1)

@@ -1,0 +1,222 @@
+"""``gpugrad-train``: train an MLP classifier on real data, on the best device present.
+
+    gpugrad-train                                   # digits (scikit-learn's, no download), defaults
+    gpugrad-train --dataset fashion-mnist --epochs 10 --out runs/fashion
+    gpugrad-train --out runs/fashion --resume --epochs 20   # continue that run to 20 epochs
+
+Writes to ``--out``: ``checkpoint.npz`` (model + optimizer + metadata, after every epoch),
+``metrics.json`` (per-epoch figures, device, wall time, final accuracy) and ``curves.png``.
+Bad input (data files, checkpoints, options, a missing GPU) ends with one
+``gpugrad-train: error: ...`` line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+
+from .. import __version__, backend
+from ..checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
+from ..data import DataError, DataLoader, load_digits, load_idx_dataset, standardize
+from . import loop, report
+from .settings import PROG, UsageError, build_parser, run_device, run_settings
+
+__all__ = ["main", "run", "load_data", "TrainingJob"]
+
+CHECKPOINT, METRICS, CURVES = "checkpoint.npz", "metrics.json", "curves.png"
+EVAL_BATCH_SIZE = 4096     # test-set batch size (no gradients, so it can be large)
+STD_FLOOR = 0.1            # smallest per-feature std used when scaling features
+
+
+def load_data(dataset, data_dir):
+    """(X_train, y_train, X_test, y_test) on the host; the dataset's own test split."""
+    if dataset == "digits":
+        if data_dir is not None:
+            raise UsageError("--data-dir is for --dataset mnist or fashion-mnist; digits ships with scikit-learn")
+        if importlib.util.find_spec("sklearn") is None:
+            raise UsageError("--dataset digits needs scikit-learn, not installed: pip install 'gpugrad[train]'")
+        return load_digits(test_fraction=0.2, seed=0)  # a fixed, stratified 80/20 split
+    return load_idx_dataset(data_dir, dataset)
+
+
+def _check_extras():
+    missing = [m for m in ("tqdm", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"{PROG} needs {' and '.join(missing)}, not installed: pip install 'gpugrad[train]'")
+
+
+def _resume_from(path):
+    """The checkpoint to resume from, checked to be one of gpugrad-train's."""
+    if not os.path.exists(path):
+        raise UsageError(f"--resume: there is no checkpoint {path!r} to resume from")
+    saved = load_checkpoint(path)
+    meta = saved[2]
+    if not isinstance(meta.get("settings"), dict) or not isinstance(meta.get("epoch"), int):
+        raise CheckpointError(
+            f"checkpoint {path!r} was not written by {PROG} (no settings or epoch in its metadata).")
+    return saved
+
+
+def _writable_folder(out):
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out!r}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"--out {out!r}: the folder is not writable")
+
+
+class TrainingJob:
+    """One invocation of ``gpugrad-train``: its settings, data, model and optimizer, and the
+    history of the epochs done so far (those of the checkpoint it resumes, then its own)."""
+
+    def __init__(self, args):
+        self.t_start = time.perf_counter()
+        self.args = args
+        self.device = run_device(args.device)
+        self.ckpt_path = os.path.join(args.out, CHECKPOINT)
+        self.saved = _resume_from(self.ckpt_path) if args.resume else None
+        meta = self.saved[2] if self.saved else {}
+        self.settings = s = run_settings(args, meta.get("settings"), self.ckpt_path)
+        given_dir = None if args.data_dir is None else os.path.abspath(args.data_dir)
+        s["data_dir"] = meta["settings"].get("data_dir") if self.saved and given_dir is None else given_dir
+        self.start_epoch = meta.get("epoch", 0)
+        self.history = list(meta.get("history", []))[:self.start_epoch]
+        self.wall_before = float(meta.get("wall_time_s", 0.0))
+        self.done = self.start_epoch >= s["epochs"]
+
+    def prepare(self):
+        """Load and scale the data, build the model and optimizer, restore a resumed run."""
+        s = self.settings
+        X_train, y_train, X_test, y_test = load_data(s["dataset"], s["data_dir"])
+        X_train, X_test, self.scaling = standardize(X_train, X_test, min_std=STD_FLOOR)
+        n_in, self.n_classes = X_train.shape[1], int(max(y_train.max(), y_test.max())) + 1
+        self.arch = loop.describe_model(n_in, s["hidden"], self.n_classes, s["activation"])
+        _writable_folder(self.args.out)
+        backend.manual_seed(s["seed"])
+        self.model = loop.build_model(n_in, s["hidden"], self.n_classes, s["activation"], device=self.device)
+        self.opt = loop.build_optimizer(s["optimizer"], self.model.parameters(), s["lr"], s["momentum"])
+        if self.saved is not None:
+            self._restore()
+        self.train_loader = DataLoader(X_train, y_train, s["batch_size"], shuffle=True, seed=s["seed"],
+                                       device=self.device)
+        self.test_loader = DataLoader(X_test, y_test, EVAL_BATCH_SIZE, device=self.device)
+        self.n_params = sum(p.size for p in self.model.parameters())
+
+    def _restore(self):
+        model_state, optim_state, meta = self.saved
+        restore(self.model, self.opt, model_state, optim_state, source=f"checkpoint {self.ckpt_path!r}")
+        if meta.get("architecture") not in (None, self.arch):
+            raise CheckpointError(f"checkpoint {self.ckpt_path!r} is for another architecture: "
+                                  f"{meta['architecture']}, this run builds {self.arch}.")
+
+    def announce(self):
+        s, tl = self.settings, self.train_loader
+        what = "resuming after epoch %d" % self.start_epoch if self.saved else "training"
+        print(f"{PROG}: {what}: {s['dataset']} ({tl.num_samples} train / {self.test_loader.num_samples} test, "
+              f"{self.n_classes} classes), {self.arch} ({self.n_params:,} parameters), {s['optimizer']} "
+              f"lr {s['lr']:g}, batch {s['batch_size']}, {s['epochs']} epochs, on {self.device}", flush=True)
+
+    def train(self, log, interactive):
+        """Train the remaining epochs (or --stop-after of them), checkpointing after each."""
+        s = self.settings
+        stop_at = s["epochs"] if self.args.stop_after is None else min(s["epochs"], self.start_epoch + self.args.stop_after)
+        for epoch in range(self.start_epoch, stop_at):
+            self.train_loader.set_epoch(epoch)   # the shuffle depends only on (seed, epoch): resumable
+            bar = report.progress_bar(self.train_loader, f"epoch {epoch + 1}/{s['epochs']}") if interactive else None
+            train_loss, seconds, seen = loop.train_one_epoch(self.model, self.opt, self.train_loader, bar)
+            if bar is not None:
+                bar.close()
+            test_loss, test_acc = loop.evaluate(self.model, self.test_loader)
+            self.history.append({"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
+                                 "test_accuracy": test_acc, "samples_per_s": seen / seconds,
+                                 "epoch_time_s": seconds, "device": str(self.device)})
+            log(report.epoch_line(self.history[-1], s["epochs"]))
+            save_checkpoint(self.ckpt_path, self.model, self.opt, self.checkpoint_meta())
+            report.write_metrics(os.path.join(self.args.out, METRICS), self.metrics(False))
+
+    def checkpoint_meta(self):
+        mean, std = self.scaling
+        return {"settings": self.settings, "epoch": len(self.history), "architecture": self.arch,
+                "history": self.history, "scaling": {"mean": mean.tolist(), "std": std.tolist()},
+                "device": str(self.device), "wall_time_s": self.wall_before + self.elapsed(),
+                "gpugrad_version": __version__}
+
+    def elapsed(self):
+        return time.perf_counter() - self.t_start
+
+    def metrics(self, completed):
+        s, last = self.settings, (self.history[-1] if self.history else {})
+        return {
+            "dataset": s["dataset"], "device": str(self.device), "model": self.arch,
+            "parameters": self.n_params, "settings": s, "train_samples": self.train_loader.num_samples,
+            "test_samples": self.test_loader.num_samples, "epochs": self.history,
+            "epochs_completed": len(self.history), "epochs_requested": s["epochs"], "completed": completed,
+            "final_test_accuracy": last.get("test_accuracy"), "final_test_loss": last.get("test_loss"),
+            "resumed_at_epoch": self.start_epoch if self.saved else None,
+            "wall_time_s": self.wall_before + self.elapsed(), "session_wall_time_s": self.elapsed(),
+            "checkpoint": CHECKPOINT, "curves": CURVES, "gpugrad_version": __version__,
+        }
+
+    def finish(self):
+        """Write the curves and the final metrics; print the result, or how to continue."""
+        s, out = self.settings, self.args.out
+        completed = len(self.history) >= s["epochs"]
+        report.save_curves(os.path.join(out, CURVES), self.history,
+                           f"{s['dataset']}: {self.arch}, {s['optimizer']}, on {self.device}")
+        doc = self.metrics(completed)
+        report.write_metrics(os.path.join(out, METRICS), doc)
+        accuracy = 100 * doc["final_test_accuracy"]
+        if completed:
+            print(f"test accuracy {accuracy:.2f}% after {len(self.history)} epochs on {self.device} "
+                  f"in {doc['session_wall_time_s']:.1f} s; results in {out}", flush=True)
+        else:
+            print(f"stopped after epoch {len(self.history)} of {s['epochs']} (test accuracy {accuracy:.2f}%); "
+                  f"continue with: {PROG} --out {out} --resume", flush=True)
+
+
+def run(args) -> int:
+    """Train as ``args`` say; raises UsageError / DataError / CheckpointError on bad input."""
+    _check_extras()
+    job = TrainingJob(args)
+    if job.done:
+        print(f"{PROG}: {job.ckpt_path} already has {job.start_epoch} epochs (--epochs "
+              f"{job.settings['epochs']}); nothing to do (pass a larger --epochs to train further)", flush=True)
+        return 0
+    job.prepare()
+    interactive = sys.stdout.isatty()
+    if interactive:
+        job.announce()
+    job.train(_logger(interactive), interactive)
+    job.finish()
+    return 0
+
+
+def _logger(interactive):
+    """Print a line between progress bars on a terminal, plainly otherwise."""
+    if not interactive:
+        return lambda line: print(line, flush=True)
+    from tqdm.auto import tqdm   # the `train` extra
+
+    return lambda line: tqdm.write(line, file=sys.stdout)
+
+
+def main(argv=None) -> int:
+    """Entry point of ``gpugrad-train``; returns the exit status."""
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help
+            return int(exc.code or 0)
+        return run(args)
+    except (UsageError, DataError, CheckpointError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except MemoryError as exc:  # CUDA out of memory: gpugrad's message says what to do
+        print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted; the last finished epoch's checkpoint is kept (continue with --resume)",
+              file=sys.stderr, flush=True)
+        return 130
