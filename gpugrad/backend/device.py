@@ -68,11 +68,14 @@ class Device:
         return self
 
     def context(self):
-        """A context manager making this the current CUDA device (a no-op on the CPU)."""
+        """A context manager making this the current CUDA device: a no-op on the CPU and when
+        this device is current already (the common single-GPU case costs one query)."""
         if self.type == "cpu":
             return _NULL_CONTEXT
-        self.ensure_available()
-        return load_cupy().cuda.Device(self.index)
+        cuda = self.xp.cuda
+        if cuda.runtime.getDevice() == self.index:
+            return _NULL_CONTEXT
+        return cuda.Device(self.index)
 
     def __repr__(self):
         return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
