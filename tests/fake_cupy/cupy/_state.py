@@ -12,6 +12,7 @@ import os
 STATS = {"allocations": [], "syncs": [], "raw_launches": [], "ew_launches": [],
          "raw_modules": 0, "device_count_calls": 0}
 _SYNC_ALLOWED = [True]
+HOOKS = []          # the memory hooks in force (cupy.cuda.MemoryHook)
 _CURRENT = [0]
 DEVICE_COUNT = int(os.environ.get("FAKE_CUPY_DEVICES", "2"))
 #: CUDA libraries the stand-in pretends cannot be loaded (comma-separated: nvrtc,cublas,curand).
@@ -40,13 +41,19 @@ def sync(what: str) -> None:
 class _Allocation:
     """Device memory held by one array and its views; back to the pool's cache when freed."""
 
-    __slots__ = ("pool", "nbytes", "dev")
+    __slots__ = ("pool", "nbytes", "dev", "__weakref__")
 
     def __init__(self, pool, nbytes, dev):
         self.pool, self.nbytes, self.dev = pool, nbytes, dev
+        for hook in HOOKS:
+            hook.malloc_postprocess(device_id=dev, size=nbytes, mem_size=nbytes,
+                                    mem_ptr=id(self), pmem_id=0)
 
     def __del__(self):
         self.pool.release(self.nbytes, self.dev)
+        for hook in HOOKS:
+            hook.free_postprocess(device_id=self.dev, mem_size=self.nbytes, mem_ptr=id(self),
+                                  pmem_id=0)
 
 
 class MemoryPool:

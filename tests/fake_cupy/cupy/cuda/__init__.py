@@ -7,7 +7,7 @@ from .. import _state
 from . import memory, runtime
 from .memory import MemoryPool  # noqa: F401
 
-__all__ = ["Device", "runtime", "memory", "nvrtc"]
+__all__ = ["Device", "MemoryHook", "runtime", "memory", "nvrtc"]
 
 
 class Device:
@@ -44,6 +44,26 @@ class Device:
 
     def __repr__(self):
         return f"<CUDA Device {self.id}>"
+
+
+class MemoryHook:
+    """Sees every allocation from the pool and every block given back, inside ``with hook:``."""
+
+    name = "MemoryHook"
+
+    def __enter__(self):
+        _state.HOOKS.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _state.HOOKS.remove(self)
+        return False
+
+    def malloc_postprocess(self, **kwargs):
+        pass
+
+    def free_postprocess(self, **kwargs):
+        pass
 
 
 def _library(name, version):

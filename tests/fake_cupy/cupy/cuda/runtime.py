@@ -44,3 +44,12 @@ def memGetInfo():
     """(free, total) bytes of the current device; the pool's cache is not free."""
     pool, dev = _state.POOL, _state.current_device()
     return pool.capacity - pool.used[dev] - pool.cached[dev], pool.capacity
+
+
+def driverGetVersion():
+    return 12090
+
+
+def getDeviceProperties(device):
+    return {"name": b"CuPy stand-in (a CPU)", "totalGlobalMem": _state.POOL.capacity,
+            "major": 9, "minor": 0}
