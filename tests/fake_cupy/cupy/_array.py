@@ -79,44 +79,6 @@ class ndarray:
         _state.sync("ndarray.get")
         return self._a.copy(order=order)
 
-    def item(self, *args):
-        _state.sync("ndarray.item")
-        return self._a.item(*args)
-
-    def tolist(self):
-        _state.sync("ndarray.tolist")
-        return self._a.tolist()
-
-    def __float__(self):
-        _state.sync("float(ndarray)")
-        return float(self._a)
-
-    def __int__(self):
-        _state.sync("int(ndarray)")
-        return int(self._a)
-
-    def __index__(self):
-        _state.sync("operator.index(ndarray)")
-        return self._a.__index__()
-
-    def __complex__(self):
-        _state.sync("complex(ndarray)")
-        return complex(self._a)
-
-    def __bool__(self):
-        _state.sync("bool(ndarray)")
-        return bool(self._a)
-
-    def __repr__(self):
-        _state.sync("repr(ndarray)")
-        return f"array({self._a!r}, device={self._dev})"
-
-    __str__ = __repr__
-
-    def __format__(self, spec):
-        _state.sync("format(ndarray)")
-        return format(self._a, spec)
-
     def __array__(self, *args, **kwargs):
         raise TypeError("Implicit conversion to a NumPy array is not allowed. "
                         "Please use `.get()` to construct a NumPy array explicitly.")
@@ -161,6 +123,26 @@ class ndarray:
 
 
 ndarray.__module__ = "cupy"
+
+
+def _host_read(what, read):
+    def method(self, *args):
+        _state.sync(what)
+        return read(self._a, *args)
+    method.__name__ = what
+    return method
+
+
+# Every way the host reads values: a synchronisation each (shape, len and iteration are not).
+for _name, _what, _read in [
+        ("item", "ndarray.item", np.ndarray.item), ("tolist", "ndarray.tolist", np.ndarray.tolist),
+        ("__float__", "float(ndarray)", float), ("__int__", "int(ndarray)", int),
+        ("__index__", "operator.index(ndarray)", np.ndarray.__index__),
+        ("__complex__", "complex(ndarray)", complex), ("__bool__", "bool(ndarray)", bool),
+        ("__format__", "format(ndarray)", format),
+        ("__repr__", "repr(ndarray)", lambda a: f"array({a!r})"),
+        ("__str__", "str(ndarray)", str)]:
+    setattr(ndarray, _name, _host_read(_what, _read))
 
 #: Methods that only make a view: no kernel, so no device check.
 _VIEWS = {"reshape", "view", "transpose", "swapaxes", "squeeze", "ravel", "T", "diagonal"}

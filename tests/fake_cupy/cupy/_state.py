@@ -49,9 +49,9 @@ class _Allocation:
             hook.malloc_postprocess(device_id=dev, size=nbytes, mem_size=nbytes,
                                     mem_ptr=id(self), pmem_id=0)
 
-    def __del__(self):
+    def __del__(self, hooks=HOOKS):   # bound now: module globals are gone at interpreter exit
         self.pool.release(self.nbytes, self.dev)
-        for hook in HOOKS:
+        for hook in hooks:
             hook.free_postprocess(device_id=self.dev, mem_size=self.nbytes, mem_ptr=id(self),
                                   pmem_id=0)
 
