@@ -142,7 +142,7 @@ def test_training_step_never_synchronises_with_the_host(how):
 
 
 def test_a_dataloader_epoch_never_synchronises_until_the_loss_is_read():
-    from gpugrad.train import train_one_epoch
+    from gpugrad.train import evaluate, train_one_epoch
     model = _model()
     opt = _optimizer(model, "sgd")
     xb, yb = _batch(200)
@@ -152,6 +152,11 @@ def test_a_dataloader_epoch_never_synchronises_until_the_loss_is_read():
     # one synchronize to time the epoch, one read of the summed loss
     assert _standin.STATS["syncs"] == ["Device.synchronize", "ndarray.get"]
     assert seen == 200 and np.isfinite(mean_loss)
+    _standin.reset_stats()
+    loss, accuracy = evaluate(model, loader)
+    assert _standin.STATS["syncs"] == ["ndarray.get", "ndarray.get"]   # the two results
+    assert np.isfinite(loss) and 0 <= accuracy <= 1
+    assert _float64_lines() == []
 
 
 def test_labels_with_unknown_or_loose_bounds_are_read_and_checked():
