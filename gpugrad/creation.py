@@ -143,7 +143,11 @@ def _draw(method):
         else:   # float16 in float32 (all its values are float32 values); integers in float64
             native = np.dtype(np.float32 if dtype.kind == "f" and dtype.itemsize < 4 else np.float64)
         generator = backend.cpu_generator() if xp is np else xp.random
-        return getattr(generator, method)(shape, dtype=native).astype(dtype, copy=False)
+        out = getattr(generator, method)(shape, dtype=native).astype(dtype, copy=False)
+        if method == "random" and native != dtype and dtype.kind == "f":
+            # a draw just below 1 rounds up to 1 in a narrower dtype: keep the range [0, 1)
+            xp.minimum(out, np.nextafter(dtype.type(1), dtype.type(0)), out=out)
+        return out
     return fill
 
 

@@ -274,6 +274,13 @@ def test_random_factories_make_every_float_dtype_on_the_gpu(factory, dtype):
     assert np.isfinite(values).all() and values.std() > 0.1
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_rand_in_float16_stays_below_one(device):
+    gg.manual_seed(0)
+    values = gg.rand(200_000, dtype=np.float16, device=device).numpy()
+    assert values.min() >= 0 and values.max() < 1       # float32 draws near 1 round up to 1
+
+
 def test_a_tensor_on_cuda_1_has_its_data_on_gpu_1():
     x0 = gg.randn(8, 4, device="cuda:0")
     x1 = x0.to("cuda:1")
