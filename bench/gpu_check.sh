@@ -1,40 +1,174 @@
 #!/usr/bin/env bash
-# Everything that needs a GPU, in one call (from the repository root, with CuPy installed):
-# the gpu-marked tests, the kernel and training-step benchmarks, the batch-size comparison
-# beside PyTorch, and (when the data is there) the Fashion-MNIST run of gpugrad-train.
-# Logs and results go to $OUT (the device tool's folder) or ./gpu-check; a short summary is
-# printed last.
+# The checks that need a GPU, in stages that each run well under 10 minutes and can run alone.
 #
-#   bash bench/gpu_check.sh                     # FASHION_DIR=/path/to/idx/files to add the training run
-set -u
-out=${OUT:-gpu-check}
-mkdir -p "$out"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-python -c "import gpugrad as gg, cupy; print('cupy', cupy.__version__, 'device', gg.get_default_device())" \
-    > "$out/env.log" 2>&1 || { cat "$out/env.log"; exit 1; }
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >> "$out/env.log" 2>&1
-
-python -m pytest -m gpu -q -rfE -p no:cacheprovider > "$out/pytest_gpu.log" 2>&1
-python -m pytest bench/test_kernels.py bench/test_gpu_step.py --benchmark-only -q \
-    -p no:cacheprovider > "$out/bench_pytest.log" 2>&1
-python -m bench --device cuda --out "$out/bench" --no-progress > "$out/bench.log" 2>&1
-
-data=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
-if [ -d "$data" ]; then
-    for device in cuda cpu; do
-        gpugrad-train --dataset fashion-mnist --data-dir "$data" --hidden 512,256 --epochs 15 \
-            --device "$device" --out "$out/fashion_$device" > "$out/fashion_$device.log" 2>&1 \
-            || python -m gpugrad.train --dataset fashion-mnist --data-dir "$data" --hidden 512,256 \
-                --epochs 15 --device "$device" --out "$out/fashion_$device" > "$out/fashion_$device.log" 2>&1
-    done
-fi
-
-echo "== environment";            cat "$out/env.log"
-echo "== pytest -m gpu";          tail -n 15 "$out/pytest_gpu.log"
-echo "== kernel and step benchmarks (ratios to each group's anchor)"
-sed -n '/median time as a ratio/,/^=*$/p' "$out/bench_pytest.log" | head -n 60
-echo "== batch-size comparison";  sed -n '/^batch/,/^$/p' "$out/bench.log"
-for device in cuda cpu; do
-    [ -f "$out/fashion_$device.log" ] && { echo "== fashion-mnist on $device"; tail -n 2 "$out/fashion_$device.log"; }
+#   bash bench/gpu_check.sh                   # every stage, in this order
+#   bash bench/gpu_check.sh tests tour        # some of them
+#
+#   tests    python -m pytest -m gpu tests/   (the GPU half of the test suite, nothing else)
+#   tour     the README's tour, copied to a file and run as a user would, with GPUGRAD_DEVICE=cuda
+#   kernels  the kernel and training-step benchmarks, GPU cases only (bench/test_kernels.py,
+#            bench/test_gpu_step.py --benchmark-only -m gpu)
+#   sweep    the batch-size comparison on cuda (python -m bench --device cuda --quick; SWEEP=full
+#            for every batch size from 64 to 32768)
+#   train    gpugrad-train on Fashion-MNIST (784-512-256-10, EPOCHS=10) on cuda
+#
+# First it checks what the chosen stages need (CuPy with a usable GPU, pytest, pytest-benchmark,
+# tqdm, matplotlib, the Fashion-MNIST files) and stops at once, saying what is missing. The
+# data: FASHION_DIR, else shared/data/fashion-mnist beside or inside the repository, else
+# /usr/share/datasets/fashion-mnist; without it the train stage fails (it never trains on
+# anything else). Each stage's log goes to $OUT (default: gpu-check/), a stage is stopped after
+# STAGE_TIMEOUT seconds (default 540), a summary table comes last, and the exit status is 1 if
+# any stage failed (2 for bad usage or missing dependencies).
+set -u -o pipefail
+out=${OUT:-gpu-check}             # relative to where the script is run from
+mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 2
+cd "$(dirname "$0")/.." || exit 2
+root=$PWD
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+export MPLBACKEND=Agg
+limit=${STAGE_TIMEOUT:-540}
+all_stages=(tests tour kernels sweep train)
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=("${all_stages[@]}")
+for stage in "${stages[@]}"; do
+    case " ${all_stages[*]} " in
+        *" $stage "*) ;;
+        *) echo "gpu_check.sh: unknown stage '$stage' (stages: ${all_stages[*]})" >&2; exit 2 ;;
+    esac
 done
-exit 0
+wants() { case " ${stages[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# ------------------------------------------------------------------ dependencies, first
+fashion_dir() {
+    local dir
+    for dir in ${FASHION_DIR:+"$FASHION_DIR"} "$root/../shared/data/fashion-mnist" \
+               "$root/shared/data/fashion-mnist" /usr/share/datasets/fashion-mnist; do
+        if [ -e "$dir/train-images-idx3-ubyte" ] || [ -e "$dir/train-images-idx3-ubyte.gz" ]; then
+            (cd "$dir" && pwd)
+            return 0
+        fi
+        [ -n "${FASHION_DIR:-}" ] && [ "$dir" = "$FASHION_DIR" ] && break   # named, but not there
+    done
+    return 1
+}
+
+modules="gpugrad cupy"
+wants tests && modules="$modules pytest"
+wants kernels && modules="$modules pytest pytest_benchmark"
+wants train && modules="$modules tqdm matplotlib"
+environment=$(python - $modules <<'EOF' 2>&1
+import importlib.util, sys
+missing = [m for m in dict.fromkeys(sys.argv[1:]) if importlib.util.find_spec(m) is None]
+if missing:
+    print("missing Python modules: " + ", ".join(missing)
+          + " (pip install -e '.[test,cuda12]' brings them all)")
+    sys.exit(1)
+import gpugrad as gg
+if not gg.cuda_available():
+    print("CUDA is not usable: " + gg.backend.cuda_unavailable_reason())
+    sys.exit(1)
+import cupy
+print(f"gpugrad on {gg.get_default_device()}, CuPy {cupy.__version__}, "
+      f"CUDA runtime {cupy.cuda.runtime.runtimeGetVersion()}, "
+      f"{gg.backend.cuda_device_count()} GPU(s), NVRTC {cupy.cuda.nvrtc.getVersion()}")
+EOF
+)
+ready=$?
+problems=()
+[ $ready -ne 0 ] && problems+=("$environment")
+if wants train && ! data=$(fashion_dir); then
+    if [ -n "${FASHION_DIR:-}" ]; then
+        problems+=("FASHION_DIR=$FASHION_DIR holds no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz], ...)")
+    else
+        problems+=("no Fashion-MNIST IDX files for the train stage (looked in $root/../shared/data/fashion-mnist, $root/shared/data/fashion-mnist and /usr/share/datasets/fashion-mnist; set FASHION_DIR)")
+    fi
+fi
+if [ ${#problems[@]} -ne 0 ]; then
+    printf 'gpu_check.sh: cannot start: %s\n' "${problems[@]}" >&2
+    exit 2
+fi
+{ echo "$environment"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1; } \
+    > "$out/environment.log"
+
+# ------------------------------------------------------------------ the stages
+stage_tests() {
+    python -m pytest -m gpu -q -rfEs -p no:cacheprovider tests/
+}
+
+stage_tour() {
+    python - "$out/readme_tour.py" <<'EOF' || return 1
+import re, sys
+text = open("README.md").read()
+code = re.search(r"## A tour\n\n```python\n(.*?)```", text, re.S).group(1)
+open(sys.argv[1], "w").write(code + "\nprint('the tour ran on', xb.device, 'accuracy', accuracy)\n")
+EOF
+    (cd "$out" && GPUGRAD_DEVICE=cuda python readme_tour.py) | tee "$out/tour_output.txt" || return 1
+    python - "$out/tour_output.txt" <<'EOF'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+want = "tensor(-4., device='cuda:0') tensor(-4., device='cuda:0') tensor(3., device='cuda:0')"
+ok = want in lines and any(line.startswith("the tour ran on cuda:0") for line in lines)
+print("the README tour ran on cuda:0 and printed what the README says" if ok
+      else f"unexpected output: wanted the line {want!r} and the tour on cuda:0")
+sys.exit(0 if ok else 1)
+EOF
+}
+
+stage_kernels() {
+    python -m pytest bench/test_kernels.py bench/test_gpu_step.py --benchmark-only -m gpu -q \
+        -p no:cacheprovider
+}
+
+stage_sweep() {
+    local quick=--quick
+    [ "${SWEEP:-quick}" = full ] && quick=
+    python -m bench --device cuda --out "$out/sweep" --no-progress $quick
+}
+
+stage_train() {
+    rm -rf "$out/train"
+    python -m gpugrad.train --dataset fashion-mnist --data-dir "$data" --hidden 512,256 \
+        --epochs "${EPOCHS:-10}" --device cuda --out "$out/train"
+}
+
+# One line for the summary: what the stage's log says in the end.
+result_of() {
+    local stage=$1 log=$2
+    case $stage in
+        tests | kernels) grep -E "[0-9]+ (passed|failed|error)" "$log" | tail -n 1 ;;
+        tour) tail -n 1 "$log" ;;
+        sweep) [ -f "$out/sweep/results.md" ] && echo "table in $out/sweep/results.md" ;;
+        train) python -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"test accuracy {100*d['final_test_accuracy']:.2f}% after {len(d['epochs'])} epochs, {d['wall_time_s']:.0f} s\")" \
+                   "$out/train/metrics.json" 2>/dev/null ;;
+    esac
+}
+
+export out root data=${data:-}
+export -f stage_tests stage_tour stage_kernels stage_sweep stage_train
+failed=0
+summary=()
+for stage in "${stages[@]}"; do
+    log="$out/$stage.log"
+    echo "== $stage (log: $log)"
+    start=$(date +%s)
+    timeout --kill-after=30 "$limit" bash -o pipefail -c "stage_$stage" > "$log" 2>&1
+    rc=$?
+    seconds=$(( $(date +%s) - start ))
+    case $rc in
+        0) verdict=PASS ;;
+        124 | 137) verdict="TIMEOUT (${limit} s)" ;;
+        *) verdict="FAIL (exit $rc)" ;;
+    esac
+    if [ $rc -ne 0 ]; then
+        failed=1
+        tail -n 20 "$log"
+    fi
+    summary+=("$(printf '| %-7s | %-16s | %5s s | %s' "$stage" "$verdict" "$seconds" "$(result_of "$stage" "$log")")")
+done
+
+echo
+echo "== gpu_check.sh summary: $(head -n 1 "$out/environment.log")"
+printf '| %-7s | %-16s | %7s | %s\n' stage status time result
+printf '|%s|%s|%s|%s\n' "---------" "------------------" "---------" "--------"
+printf '%s\n' "${summary[@]}"
+exit $failed

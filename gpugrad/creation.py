@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import backend
-from .tensor import FLOAT_KINDS, Tensor, wrap
+from .tensor import FLOAT_KINDS, Tensor, bounds_in_dtype, wrap
 
 __all__ = ["tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn",
            "rand", "arange", "as_dtype"]
@@ -76,10 +76,11 @@ def _to_tensor(data, dtype, device, requires_grad, copy):
         copy = False
     src = backend.device_of(arr)
     bounds = None
+    if src.type == "cpu" and arr.dtype.kind in "iu" and arr.size:
+        # Known while the values are on the host (and kept wherever the tensor goes): see
+        # Tensor.value_bounds.
+        bounds = (int(arr.min()), int(arr.max()))
     if src is not dev:
-        if src.type == "cpu" and arr.dtype.kind in "iu" and arr.size:
-            # Known while the values are on the host; see Tensor.value_bounds.
-            bounds = (int(arr.min()), int(arr.max()))
         arr = backend.to_device(arr, dev)
     elif copy or (isinstance(arr, np.ndarray) and not arr.flags.writeable):
         arr = arr.copy()
@@ -128,25 +129,36 @@ def ones_like(t, dtype=None, requires_grad=False):
     return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
 
 
-def _draw(cpu_method, cuda_method):
-    """A fill function drawing from the seeded generator of the array's device."""
+#: The dtypes NumPy's and CuPy's generators draw in; any other dtype is drawn in one of these and
+#: cast (CuPy's draw only float32/float64, so float16 on a GPU would otherwise raise).
+_DRAW_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _draw(method):
+    """A fill function drawing from the seeded generator of the array's device: NumPy's
+    Generator or cupy.random, which name the method alike."""
     def fill(xp, shape, dtype):
-        if xp is np:
-            native = dtype if dtype.kind == "f" and dtype.itemsize >= 4 else np.dtype(np.float64)
-            draw = getattr(backend.cpu_generator(), cpu_method)
-            return draw(shape, dtype=native).astype(dtype, copy=False)
-        return getattr(xp.random, cuda_method)(shape, dtype=dtype)
+        if dtype in _DRAW_DTYPES:
+            native = dtype
+        else:   # float16 in float32 (all its values are float32 values); integers in float64
+            native = np.dtype(np.float32 if dtype.kind == "f" and dtype.itemsize < 4 else np.float64)
+        generator = backend.cpu_generator() if xp is np else xp.random
+        out = getattr(generator, method)(shape, dtype=native).astype(dtype, copy=False)
+        if method == "random" and native != dtype and dtype.kind == "f":
+            # a draw just below 1 rounds up to 1 in a narrower dtype: keep the range [0, 1)
+            xp.minimum(out, np.nextafter(dtype.type(1), dtype.type(0)), out=out)
+        return out
     return fill
 
 
 def randn(*shape, dtype=None, device=None, requires_grad=False):
     """Standard normal samples; seeded by :func:`gpugrad.manual_seed`."""
-    return _factory(_draw("standard_normal", "standard_normal"), shape, dtype, device, requires_grad)
+    return _factory(_draw("standard_normal"), shape, dtype, device, requires_grad)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1); seeded by :func:`gpugrad.manual_seed`."""
-    return _factory(_draw("random", "random"), shape, dtype, device, requires_grad)
+    return _factory(_draw("random"), shape, dtype, device, requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None, device=None):
@@ -157,4 +169,9 @@ def arange(start, stop=None, step=1, dtype=None, device=None):
         arr = dev.xp.arange(start, stop, step, dtype=as_dtype(dtype))
     if dtype is None and arr.dtype.kind == "f":
         arr = arr.astype(np.float32)
-    return wrap(arr, dev)
+    t = wrap(arr, dev)
+    if arr.size and all(isinstance(v, numbers.Integral) for v in (start, stop, step)):
+        ends = range(start, stop, step)   # known on the host: see Tensor.value_bounds
+        t.value_bounds = bounds_in_dtype((min(ends[0], ends[-1]), max(ends[0], ends[-1])),
+                                         arr.dtype)
+    return t

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import backend
 
-__all__ = ["Tensor", "wrap", "conform_array", "FLOAT_KINDS"]
+__all__ = ["Tensor", "wrap", "conform_array", "bounds_in_dtype", "FLOAT_KINDS"]
 
 FLOAT_KINDS = "f"
 
@@ -33,13 +33,13 @@ class Tensor:
     Autograd bookkeeping (read by :mod:`gpugrad.autograd`): ``grad_fn`` is the node that made
     this tensor (None for a leaf), ``output_nr`` which of its outputs this is,
     ``retains_grad`` whether a non-leaf keeps its ``.grad``, ``hooks`` the gradient hooks of a
-    leaf (None without any). ``value_bounds`` is ``(lo, hi)`` when the bounds of an integer
-    tensor's values are known without reading it (labels that came from the host), so checks
-    such as "class labels in [0, C)" need no device synchronisation.
+    leaf (None without any). ``value_bounds`` (below) bounds an integer tensor's values
+    without reading them, so checks such as "class labels in [0, C)" need no device
+    synchronisation.
     """
 
     __slots__ = ("array", "grad", "requires_grad", "grad_fn", "output_nr", "device",
-                 "retains_grad", "value_bounds", "hooks", "_version_box", "__weakref__")
+                 "retains_grad", "_bounds", "hooks", "_version_box", "__weakref__")
     __array_ufunc__ = None  # make NumPy hand `ndarray (op) Tensor` to our reflected operators
     __hash__ = object.__hash__
 
@@ -55,7 +55,7 @@ class Tensor:
         self.output_nr = 0
         self.device = backend.device_of(data)
         self.retains_grad = False
-        self.value_bounds = None
+        self._bounds = None
         self.hooks = None
         self._version_box = None
 
@@ -87,6 +87,22 @@ class Tensor:
             self._version_box = [1]
         else:
             box[0] += 1
+
+    @property
+    def value_bounds(self):
+        """``(lo, hi)`` with ``lo <= every value <= hi``, when that is known without reading
+        the values, else None: integer labels that came from the host (``gg.tensor``, the
+        DataLoader), ``gg.arange``, and what moves, integer casts, indexing and the other shape
+        ops make of such tensors (they keep a subset of the values). Forgotten as soon as the
+        tensor (or a view sharing its memory) is modified in place."""
+        bounds = self._bounds
+        if bounds is None or bounds[2] != self._version:
+            return None
+        return bounds[0], bounds[1]
+
+    @value_bounds.setter
+    def value_bounds(self, bounds):
+        self._bounds = None if bounds is None else (int(bounds[0]), int(bounds[1]), self._version)
 
     def share_version(self, base):
         """Make this tensor (a view of ``base``'s memory) count modifications with ``base``."""
@@ -129,7 +145,9 @@ class Tensor:
     # ------------------------------------------------------------------ autograd flags
     def detach(self):
         """The same data (and version counter), cut off from the graph."""
-        return wrap(self.array, self.device).share_version(self)
+        t = wrap(self.array, self.device).share_version(self)
+        t._bounds = self._bounds
+        return t
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.array.dtype.kind not in FLOAT_KINDS:
@@ -195,7 +213,7 @@ def wrap(array, device, requires_grad=False):
     t.output_nr = 0
     t.device = device
     t.retains_grad = False
-    t.value_bounds = None
+    t._bounds = None
     t.hooks = None
     t._version_box = None
     return t
@@ -214,3 +232,13 @@ def conform_array(value, like, what):
         raise ValueError(f"{what} has shape {tuple(value.shape)}, but {tuple(target.shape)} is "
                          "expected")
     return backend.to_device(value, backend.device_of(target)).astype(target.dtype, copy=True)
+
+
+def bounds_in_dtype(bounds, dtype):
+    """``bounds`` (lo, hi) when every integer in it is a value of the integer dtype ``dtype``,
+    else None (a float or bool dtype, an unknown bound, or values that would wrap around)."""
+    dtype = np.dtype(dtype)
+    if bounds is None or dtype.kind not in "iu":
+        return None
+    info = np.iinfo(dtype)
+    return bounds if info.min <= bounds[0] and bounds[1] <= info.max else None

@@ -55,7 +55,7 @@ def test_asking_for_cuda_without_it_says_why():
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="needs CUDA")
 def test_transfers_between_cpu_and_gpu():
-    x = gg.tensor([[1.0, 2.0]], requires_grad=True)
+    x = gg.tensor([[1.0, 2.0]], device="cpu", requires_grad=True)   # not the default device
     y = x.to("cuda")
     assert y.device == "cuda:0" and type(y.data).__module__.startswith("cupy")
     (y * 2).sum().backward()

@@ -1,14 +1,30 @@
-"""The README's tour runs as written and prints what it says."""
+"""The README's tour runs as written and prints what it says, on the CPU and on a GPU (where
+the tensors it prints say so: ``tensor(-4., device='cuda:0')``)."""
 import re
 from pathlib import Path
+
+import pytest
+
+import gpugrad as gg
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_readme_tour_runs(capsys):
+@pytest.fixture
+def default_device(device):
+    """The tour runs on the default device: make it ``device`` for the test."""
+    gg.set_default_device(device)
+    yield device
+    gg.set_default_device(None)
+
+
+def test_readme_tour_runs(capsys, default_device):
     text = README.read_text()
     code = re.search(r"## A tour\n\n```python\n(.*?)```", text, re.S).group(1)
     scope = {}
     exec(compile(code, "README.md tour", "exec"), scope)
-    assert capsys.readouterr().out.split() == ["tensor(-4.)", "tensor(-4.)", "tensor(3.)"]
+    where = "" if default_device == "cpu" else ", device='cuda:0'"
+    assert capsys.readouterr().out.splitlines() == [
+        f"tensor(-4.{where}) tensor(-4.{where}) tensor(3.{where})"]
+    assert scope["xb"].device == default_device and scope["model"](scope["xb"]).device == default_device
     assert 0.0 <= scope["accuracy"] <= 1.0

@@ -146,6 +146,13 @@ class _Leaves:
 
 def backward(root, grad=None, retain_graph=False):
     """Accumulate d(root)/d(leaf) into every leaf's ``.grad`` (see ``Tensor.backward``)."""
+    # The walk's own arrays (the root's gradient, sums of gradients, copies for leaves) are
+    # made on the current GPU: make it the root's, whichever GPU the caller has current.
+    with root.device.context():
+        _backward(root, grad, retain_graph)
+
+
+def _backward(root, grad, retain_graph):
     if not root.requires_grad:
         raise RuntimeError(
             "backward() called on a tensor that does not require grad and has no grad_fn "

@@ -174,10 +174,10 @@ def run_on_device(method, args, dev, fn, phase):
     """Call a node's forward/backward on its device, turning device out-of-memory into an
     error that says what was asked for (see backend.out_of_memory_error)."""
     try:
-        if dev is not None and dev.index:  # a GPU other than cuda:0 must be made current
-            with dev.context():
-                return method(*args)
-        return method(*args)
+        if dev is None or dev.index is None:   # the CPU
+            return method(*args)
+        with dev.context():   # the node's GPU is made current unless it is already
+            return method(*args)
     except Exception as exc:
         if backend.is_out_of_memory(exc):
             raise backend.out_of_memory_error(exc, f"{type(fn).__name__} {phase}", dev) from exc

@@ -50,9 +50,11 @@ def to_device(array, dev) -> "np.ndarray":
         return array
     if dev.type == "cpu":
         return array.get()
-    dev.ensure_available()
-    with load_cupy().cuda.Device(dev.index):
-        return load_cupy().asarray(array)
+    cp = dev.xp
+    with cp.cuda.Device(dev.index):
+        # cupy.asarray hands back an array of another GPU as it is; copy() makes the copy
+        # on the current device (GPU to GPU), so the data really lives where the label says.
+        return array.copy() if src.type == "cuda" else cp.asarray(array)
 
 
 def to_numpy(array) -> np.ndarray:

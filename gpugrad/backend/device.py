@@ -24,7 +24,7 @@ class Device:
     also compares equal to its string spelling (``t.device == 'cpu'``).
     """
 
-    __slots__ = ("type", "index", "_name", "_xp")
+    __slots__ = ("type", "index", "_name", "_xp", "_current")
     _interned: dict = {}
 
     def __new__(cls, spec="cpu"):
@@ -43,6 +43,7 @@ class Device:
             canonical = object.__new__(cls)
             canonical.type, canonical.index, canonical._name = typ, index, name
             canonical._xp = np if typ == "cpu" else None
+            canonical._current = None   # cupy.cuda.runtime.getDevice, once CUDA is checked
             cls._interned[name] = canonical
         cls._interned[key] = canonical
         return canonical
@@ -52,7 +53,8 @@ class Device:
         """The array module for this device: numpy, or cupy (checked to exist on first use)."""
         if self._xp is None:
             self.ensure_available()
-            self._xp = load_cupy()
+            cp = load_cupy()
+            self._current, self._xp = cp.cuda.runtime.getDevice, cp
         return self._xp
 
     def ensure_available(self):
@@ -68,11 +70,15 @@ class Device:
         return self
 
     def context(self):
-        """A context manager making this the current CUDA device (a no-op on the CPU)."""
+        """A context manager making this the current CUDA device: a no-op on the CPU and when
+        this device is current already (the common single-GPU case costs one query)."""
         if self.type == "cpu":
             return _NULL_CONTEXT
-        self.ensure_available()
-        return load_cupy().cuda.Device(self.index)
+        if self._current is None:
+            self.xp   # noqa: B018  (checks this device once)
+        if self._current() == self.index:
+            return _NULL_CONTEXT
+        return self._xp.cuda.Device(self.index)
 
     def __repr__(self):
         return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"

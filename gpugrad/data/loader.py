@@ -122,7 +122,8 @@ class DataLoader:
                 xb, yb = X[start:stop], y[start:stop]
             else:
                 idx = order[start:stop]
-                xb, yb = X[idx], y[idx]
+                with dev.context():   # the gather runs on the loader's GPU
+                    xb, yb = X[idx], y[idx]
             if not self.preload:
                 xb, yb = backend.to_device(xb, dev), backend.to_device(yb, dev)
             if self.as_tensors:

@@ -7,6 +7,8 @@ Where an input was broadcast, its gradient is summed back to its own shape.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend, kernels
 from ..autograd import Function
 
@@ -139,7 +141,10 @@ class Pow(_Binary):
         a, b, z = self.saved
         need_a, need_b = self.needs_input_grad
         ga = gz * b * a ** (b - 1) if need_a else None
-        gb = gz * z * backend.array_module(gz).log(a) if need_b else None
+        if need_b:   # a Python-number base: its log stays a Python float (no float64 array)
+            log_a = (float(np.log(a)) if isinstance(a, (int, float))
+                     else backend.array_module(gz).log(a))
+        gb = gz * z * log_a if need_b else None
         return self._grads(ga, gb)
 
 
@@ -158,8 +163,11 @@ class _Select(_Binary):
     def backward(self, gz):
         a, b = self.saved
         xp = backend.array_module(gz)
-        a_wins = a > b if self.ufunc == "maximum" else a < b
-        share = xp.where(a_wins, 1.0, xp.where(a == b, 0.5, 0.0)).astype(gz.dtype)
+        # share = 1 where a wins, 1/2 on a tie, 0 where b wins, made in gz's dtype (two
+        # masks added as that dtype: no float64 temporary on a float32 path)
+        share = (xp.add(a > b, a >= b, dtype=gz.dtype) if self.ufunc == "maximum"
+                 else xp.add(a < b, a <= b, dtype=gz.dtype))
+        share *= 0.5
         need_a, need_b = self.needs_input_grad
         return self._grads(gz * share if need_a else None, gz * (1 - share) if need_b else None)
 

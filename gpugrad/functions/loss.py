@@ -21,9 +21,10 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _check_labels(name, scores, labels):
     """Labels (a Tensor) must be integers of shape (B,) in [0, C) for scores of shape (B, C).
 
-    The range check reads the labels' values: free on the CPU, and free on a GPU for labels
-    whose ``value_bounds`` are known (they came from the host); only labels computed on the
-    GPU cost a synchronisation here."""
+    Labels whose ``value_bounds`` are known to lie in [0, C) (they came from the host, and
+    were moved, cast or batched since) pass without reading a value. Otherwise the values are
+    read: free on the CPU, one host synchronisation on a GPU (labels computed on the device,
+    or known bounds wider than [0, C) for a batch that may still be in range)."""
     if scores.ndim != 2:
         raise ValueError(f"{name}: expected scores of shape (batch, classes), got {tuple(scores.shape)}")
     if labels.dtype.kind not in "iu":
@@ -32,16 +33,15 @@ def _check_labels(name, scores, labels):
     if tuple(labels.shape) != (scores.shape[0],):
         raise ValueError(f"{name}: labels of shape {tuple(labels.shape)} do not match scores of shape "
                          f"{tuple(scores.shape)} (need ({scores.shape[0]},))")
-    if not labels.size:
+    classes = scores.shape[1]
+    bounds = labels.value_bounds
+    if not labels.size or (bounds is not None and bounds[0] >= 0 and bounds[1] < classes):
         return
-    if labels.value_bounds is not None:
-        lo, hi = labels.value_bounds
-    else:
-        lo, hi = int(labels.array.min()), int(labels.array.max())
-    if lo < 0 or hi >= scores.shape[1]:
+    lo, hi = int(labels.array.min()), int(labels.array.max())
+    if lo < 0 or hi >= classes:
         bad = lo if lo < 0 else hi
-        raise ValueError(f"{name}: class label {bad} is out of range for {scores.shape[1]} classes "
-                         f"(labels must be in [0, {scores.shape[1] - 1}])")
+        raise ValueError(f"{name}: class label {bad} is out of range for {classes} classes "
+                         f"(labels must be in [0, {classes - 1}])")
 
 
 class SoftmaxCrossEntropy(Function):

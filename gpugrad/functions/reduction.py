@@ -91,9 +91,9 @@ class _Extremum(Function):
     def backward(self, gy):
         x, y = self.saved
         winners = x == y
-        ties = winners.sum(axis=self.axes, keepdims=True)
-        gy = gy.reshape(y.shape)
-        return winners * (gy / ties).astype(gy.dtype, copy=False)
+        ties = winners.sum(axis=self.axes, keepdims=True, dtype=gy.dtype)  # not int64: gy / ties
+        gy = gy.reshape(y.shape)                                            # stays in gy's dtype
+        return winners * (gy / ties)
 
 
 class Max(_Extremum):

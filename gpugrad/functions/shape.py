@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor, wrap
+from ..tensor import Tensor, bounds_in_dtype, wrap
 
 __all__ = ["reshape", "transpose", "getitem", "concatenate", "stack", "astype", "to_device"]
 
@@ -146,12 +146,22 @@ class ToDevice(Function):
         return backend.to_device(gy, self.src)
 
 
+def _keep_bounds(out, *sources):
+    """An integer result holding a subset of its sources' values keeps their known bounds
+    (``Tensor.value_bounds``), so labels moved, cast or batched stay checkable without a read."""
+    if out.array.dtype.kind in "iu":
+        known = [getattr(t, "value_bounds", None) for t in sources]
+        if None not in known:
+            out.value_bounds = (min(b[0] for b in known), max(b[1] for b in known))
+    return out
+
+
 def reshape(x, shape):
-    return Reshape(tuple(shape))(x)
+    return _keep_bounds(Reshape(tuple(shape))(x), x)
 
 
 def transpose(x, axes=None):
-    return Transpose(None if axes is None else tuple(axes))(x)
+    return _keep_bounds(Transpose(None if axes is None else tuple(axes))(x), x)
 
 
 def _raw_index(index):
@@ -168,27 +178,30 @@ def getitem(x, index):
     for p in parts:
         if backend.is_array(p) and backend.device_of(p) is not x.device:
             raise RuntimeError(f"indexing a tensor on {x.device} with an index array on {backend.device_of(p)}")
-    return GetItem(index)(x)
+    return _keep_bounds(GetItem(index)(x), x)
 
 
 def concatenate(tensors, axis=0):
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
-    return Concatenate(axis)(*tensors)
+    return _keep_bounds(Concatenate(axis)(*tensors), *tensors)
 
 
 def stack(tensors, axis=0):
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return Stack(axis)(*tensors)
+    return _keep_bounds(Stack(axis)(*tensors), *tensors)
 
 
 def astype(x, dtype):
     dtype = np.dtype(dtype)
     if dtype.kind != "f":  # integer / bool results carry no gradient
-        return wrap(x.array.astype(dtype), x.device)
+        out = wrap(x.array.astype(dtype), x.device)
+        known = (0, 1) if x.array.dtype.kind == "b" else x.value_bounds
+        out.value_bounds = bounds_in_dtype(known, dtype)
+        return out
     return AsType(dtype)(x)
 
 
 def to_device(x, device):
-    return ToDevice(backend.resolve_device(device))(x)
+    return _keep_bounds(ToDevice(backend.resolve_device(device))(x), x)

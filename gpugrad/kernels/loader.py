@@ -27,7 +27,7 @@ from .. import backend
 
 __all__ = ["KERNEL_DIR", "NVRTC_OPTIONS", "BLOCK_SIZE", "PACK_BYTES", "ELEMENTWISE_SPECS",
            "ELEMENTWISE_PRELUDE", "RAW_FILES", "RAW_SCALAR", "kernel_source", "clear_caches", "define_raw",
-           "define_elementwise", "raw_kernel", "elementwise_kernel", "launch_elementwise",
+           "define_elementwise", "raw_module", "raw_kernel", "elementwise_kernel", "launch_elementwise",
            "launch_flat", "raw_suffix", "check_floating", "map_cuda"]
 
 
@@ -114,20 +114,25 @@ def clear_caches() -> None:
         _cache[key].clear()
 
 
+def raw_module(filename: str):
+    """The cached ``cupy.RawModule`` of ``KERNEL_DIR/filename`` (created, not yet compiled:
+    CuPy compiles it on its first ``get_function`` per device)."""
+    module = _cache["module"].get(filename)
+    if module is None:
+        module = _cache["module"][filename] = backend.cupy_module().RawModule(
+            code=kernel_source(filename), options=NVRTC_OPTIONS)
+    return module
+
+
 def raw_kernel(name: str):
     """The cached ``cupy.RawKernel`` ``name`` (e.g. ``'sigmoid_fwd_f32'``), created on first use."""
     kernel = _cache["raw"].get(name)
     if kernel is None:
-        cp = backend.cupy_module()
         family, _, suffix = name.rpartition("_")
         filename = RAW_FILES.get(family)
         if filename is None or suffix not in RAW_SCALAR:
             raise KeyError(f"no RawKernel named {name!r}")
-        module = _cache["module"].get(filename)
-        if module is None:
-            module = _cache["module"][filename] = cp.RawModule(code=kernel_source(filename),
-                                                                options=NVRTC_OPTIONS)
-        kernel = _cache["raw"][name] = module.get_function(name)
+        kernel = _cache["raw"][name] = raw_module(filename).get_function(name)
     return kernel
 
 

@@ -60,7 +60,8 @@ class Optimizer:
         try:
             for p, _, group in work:
                 if p not in self.state:
-                    self.state[p] = self._init_state(p.array, group)
+                    with p.device.context():   # state lives on the parameter's GPU
+                        self.state[p] = self._init_state(p.array, group)
                     fresh.append(p)
         except Exception as exc:
             for p in fresh:  # roll back: the optimizer looks as if step() never ran
@@ -69,7 +70,8 @@ class Optimizer:
                 raise backend.out_of_memory_error(exc, f"{type(self).__name__}.step", work[0][0].device) from exc
             raise
         for p, g, group in work:
-            self._update(p.data, g.array, group, self.state[p])   # p.data: an in-place update
+            with p.device.context():   # kernels launch on the current GPU: the parameter's
+                self._update(p.data, g.array, group, self.state[p])   # p.data: in place
 
     def _init_state(self, p, group):
         """The per-parameter state (buffers) for a parameter's first update."""

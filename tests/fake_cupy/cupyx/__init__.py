@@ -1,9 +1,11 @@
+"""cupyx of the CuPy stand-in: ``allow_synchronize`` and the error it raises."""
 import contextlib
+
 import cupy
 
 
 class DeviceSynchronized(RuntimeError):
-    pass
+    """A device -> host read inside ``allow_synchronize(False)``."""
 
 
 @contextlib.contextmanager
