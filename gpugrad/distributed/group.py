@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from ..backend import Device, cuda_device_count, resolve_device, set_default_device
-from .launch import load_mpi
+from .launch import load_mpi, share_cpu_cores
 from .mpi import MPITransport
 from .watchdog import Watchdog
 
@@ -136,7 +136,9 @@ def init(backend=None, device=None, timeout=None) -> ProcessGroup:
     given. ``backend``: None chooses from the device, "nccl" on CUDA and "mpi" on the CPU; "mpi"
     also works for CUDA tensors (through host copies). ``timeout`` (seconds or a timedelta;
     default ``$GPUGRAD_DIST_TIMEOUT``, else 600): how long any wait on the other ranks may last
-    before the job is ended. Returns the ProcessGroup (also reachable through the functions here).
+    before the job is ended. The processes of a host share its cores: each caps its BLAS threads
+    at its share, unless OMP_NUM_THREADS or the like is set. Returns the ProcessGroup (also
+    reachable through the functions of this package).
     """
     if _state["group"] is not None:
         raise RuntimeError("gpugrad.distributed.init() was already called in this process")
@@ -148,6 +150,7 @@ def init(backend=None, device=None, timeout=None) -> ProcessGroup:
     local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
     local_rank, local_size = local.Get_rank(), local.Get_size()
     local.Free()
+    share_cpu_cores(local_size)
     dev = _agreed(comm, _this_rank_device, device, local_rank, local_size)
     name = backend or ("nccl" if dev.type == "cuda" else "mpi")
     if name == "nccl":

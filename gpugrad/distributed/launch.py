@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["MPI_EXTRA_HINT", "launched_world", "load_mpi"]
+__all__ = ["MPI_EXTRA_HINT", "THREAD_VARIABLES", "launched_world", "load_mpi", "share_cpu_cores"]
 
 MPI_EXTRA_HINT = "pip install 'gpugrad[mpi]' (mpi4py and the MPICH library, both as wheels)"
 
@@ -32,6 +32,28 @@ def launched_world(environ=None) -> tuple[int, int] | None:
             except ValueError:
                 continue
     return None
+
+
+# Set by the user, these say how many threads each process's BLAS may use: left as they are.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def share_cpu_cores(processes_on_host: int):
+    """Cap the BLAS/OpenMP threads of this process at its share of the host's cores, as torchrun
+    does (OMP_NUM_THREADS=1) and for the same reason: N processes each running as many BLAS
+    threads as there are cores, plus MPI's busy-polling, slow a step down many times over.
+    Does nothing when one of THREAD_VARIABLES is set, or without threadpoolctl (the ``mpi``
+    extra brings it). Returns the number of threads, or None when nothing was changed."""
+    if processes_on_host <= 1 or any(v in os.environ for v in THREAD_VARIABLES):
+        return None
+    try:
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415  (optional: the `mpi` extra)
+    except ImportError:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cores // processes_on_host)
+    threadpool_limits(threads)
+    return threads
 
 
 _loaded = {"MPI": None}
