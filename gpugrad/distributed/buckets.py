@@ -25,18 +25,19 @@ def assign_buckets(params, cap_bytes, first_cap_bytes=FIRST_BUCKET_MB * MB) -> l
 
     Parameters are taken from last to first; one bucket per (device, dtype) is open at a time,
     and it closes as soon as it holds at least its cap (``first_cap_bytes`` for the first bucket
-    to close, ``cap_bytes`` after). Buckets still open at the end follow, oldest first."""
+    to close, ``cap_bytes`` after). Buckets are all-reduced in the order of their first
+    parameter (the one whose gradient is expected first)."""
     open_buckets = {}   # (device, dtype) -> [indices, bytes]
     closed = []
     for i in reversed(range(len(params))):
         p = params[i]
         entry = open_buckets.setdefault((p.device, p.dtype), [[], 0])
         entry[0].append(i)
-        entry[1] += p.array.nbytes
+        entry[1] += p.size * p.dtype.itemsize
         if entry[1] >= (cap_bytes if closed else min(cap_bytes, first_cap_bytes)):
             closed.append(entry[0])
             del open_buckets[(p.device, p.dtype)]
-    return closed + [indices for indices, _ in open_buckets.values()]
+    return sorted(closed + [indices for indices, _ in open_buckets.values()], key=lambda b: -b[0])
 
 
 class Bucket:
@@ -45,7 +46,7 @@ class Bucket:
     def __init__(self, params, indices):
         self.params, self.indices = params, indices
         dev = params[0].device
-        self.nbytes = sum(p.array.nbytes for p in params)
+        self.nbytes = sum(p.size * p.dtype.itemsize for p in params)
         with dev.context():
             self.flat = dev.xp.empty(sum(p.size for p in params), dtype=params[0].dtype)
         self.views, offset = [], 0

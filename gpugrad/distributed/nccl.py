@@ -44,7 +44,7 @@ class NCCLTransport:
         side.wait_for_current()
         self._comm.all_reduce(buf, op, side.ptr)
         done = side.record()
-        self.watchdog.track("all_reduce", buf.nbytes, done)
+        self.watchdog.track("all_reduce", buf.size * buf.itemsize, done)
         dev = self.device
         work = Work(lambda: streams.wait_on_current(done, dev))
         return work if copy_back is None else work.then(copy_back)

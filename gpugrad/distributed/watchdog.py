@@ -23,7 +23,11 @@ __all__ = ["Watchdog"]
 
 
 def _describe(what, nbytes):
-    return what if nbytes is None else f"{what} of {nbytes / 2**20:.3g} MiB"
+    if nbytes is None:
+        return what
+    size = f"{nbytes} bytes" if nbytes < 2**10 else (
+        f"{nbytes / 2**10:.4g} KiB" if nbytes < 2**20 else f"{nbytes / 2**20:.4g} MiB")
+    return f"{what} of {size}"
 
 
 class _Blocked:
