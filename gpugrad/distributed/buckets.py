@@ -5,10 +5,13 @@ registration order, which is roughly the order backward finishes their gradients
 fills early and its all-reduce overlaps the rest of backward. The first bucket is capped at
 ``FIRST_BUCKET_MB`` (PyTorch's ``_DEFAULT_FIRST_BUCKET_BYTES``) so communication starts soon.
 
-Each bucket owns one flat buffer. When its gradients are final they are copied into it and
+Each bucket owns one flat buffer. When its gradients are all final they are copied into it and
 scaled by 1/N in the same pass (``multiply(g, 1/N, out=slot)``), one all-reduce (sum) of the
 buffer averages them across the N ranks, and each parameter's ``.grad`` then *is* its slot of
-the buffer, reshaped (PyTorch's ``gradient_as_bucket_view``): no copy back.
+the buffer, reshaped (PyTorch's ``gradient_as_bucket_view``): no copy back. The gradients
+backward made are only read, never written: backward may still be using that memory (an add
+of a parameter to an activation of the same shape hands both the same gradient array), so
+scaling them in place in the middle of backward would change gradients not yet propagated.
 """
 from __future__ import annotations
 
@@ -56,15 +59,22 @@ class Bucket:
         self.pending = len(params)   # gradients not final yet in this round
         self.work = None             # the all-reduce in flight
 
-    def fill(self, scale) -> None:
-        """Copy every parameter's gradient into the buffer, times ``scale`` (1/N), in one pass."""
-        xp = self.params[0].device.xp
-        with self.params[0].device.context():
+    def launch(self, transport, world_size) -> None:
+        """Copy every gradient into the buffer times 1/N (one pass), then start the all-reduce."""
+        dev = self.params[0].device
+        xp, scale = dev.xp, self.params[0].dtype.type(1.0 / world_size)
+        with dev.context():
             for p, view in zip(self.params, self.views):
                 xp.multiply(p.grad.array.reshape(-1), scale, out=view)
+        self.work = transport.all_reduce_async(self.flat, "sum")
 
-    def adopt(self) -> None:
-        """Make each parameter's ``.grad`` its (reduced) slot of the buffer."""
+    def poll(self) -> None:
+        self.work.poll()
+
+    def finish(self) -> None:
+        """Wait for the all-reduce; each parameter's ``.grad`` becomes its averaged slot."""
+        self.work.wait()
+        self.work = None
         for p, view in zip(self.params, self.views):
             p.grad = wrap(view.reshape(p.array.shape), p.device)
 

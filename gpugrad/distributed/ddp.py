@@ -8,11 +8,12 @@
 At wrap time every rank's parameters are checked to have the same names, shapes and dtypes
 (else ValueError listing what differs) and rank 0's values are broadcast. During backward, a
 post-accumulate hook on each parameter tells when its gradient is final; a bucket (see
-:mod:`.buckets`) whose gradients are all final is all-reduced at once, without blocking, while
-backward goes on (MPI ``Iallreduce``; NCCL on a side stream). Buckets start in the same order
-on every rank. When the last gradient is final, backward waits for them all (on NCCL: the
-current stream does, not the host), so ``loss.backward()`` returns with averaged gradients and
-the optimizer reads them as usual. ``no_sync()`` skips the averaging for gradient accumulation.
+:mod:`.buckets`) whose gradients are all final is all-reduced at once, without blocking,
+while backward goes on (MPI ``Iallreduce``; NCCL on a side stream). Buckets start in
+the same order on every rank. When the last gradient is final, backward waits for them all (on
+NCCL: the current stream does, not the host), so ``loss.backward()`` returns with averaged
+gradients and the optimizer reads them as usual. ``no_sync()`` skips the averaging for
+gradient accumulation.
 
 Every trainable parameter must get a gradient in every backward on every rank; one that did not
 is reported (by name) at the next forward, as PyTorch does.
@@ -85,7 +86,7 @@ class DistributedDataParallel:
                              for indices in assign_buckets(self._params, bucket_cap_mb * MB)]
             self._bucket_of = {i: b for b in self._buckets for i in b.indices}
             self._index = {id(p): i for i, p in enumerate(self._params)}
-            self._scale = self._params[0].dtype.type(1.0 / group.world_size)
+            self._transport = group.transport_for(self._params[0].array)
             self._handles = [p.register_post_accumulate_grad_hook(self._on_grad_ready) for p in self._params]
         self._new_round()
 
@@ -150,7 +151,7 @@ class DistributedDataParallel:
         self._next_bucket = 0
         self._in_flight = []
         for b in self._buckets:
-            b.pending, b.work = len(b.params), None
+            b.pending = len(b.params)
 
     def _log(self, event, index):
         self.timeline.append((time.perf_counter(), event, index))
@@ -172,26 +173,24 @@ class DistributedDataParallel:
         if self._n_ready == len(self._params):
             self._finish_round()
         elif self._in_flight:
-            self._in_flight[0].work.poll()   # MPI moves data only inside MPI calls
+            self._in_flight[0].poll()   # MPI moves data only inside MPI calls
 
     def _launch_ready_buckets(self):
         """Start, in bucket order, every bucket whose gradients are all final."""
         buckets = self._buckets
         while self._next_bucket < len(buckets) and buckets[self._next_bucket].pending == 0:
             b = buckets[self._next_bucket]
-            b.fill(self._scale)
-            b.work = self.group.transport_for(b.flat).all_reduce_async(b.flat, "sum")
+            b.launch(self._transport, self.group.world_size)
             self._in_flight.append(b)
             if self.timeline is not None:
                 self._log("launch", self._next_bucket)
             self._next_bucket += 1
 
     def _finish_round(self):
-        """Every gradient is final: wait for every bucket; .grad becomes the averaged slots."""
+        """Every gradient is final: wait for every bucket (the gradients are then averaged)."""
         self._launch_ready_buckets()
         for k, b in enumerate(self._buckets):
-            b.work.wait()
-            b.adopt()
+            b.finish()
             if self.timeline is not None:
                 self._log("reduced", k)
         self._new_round()
