@@ -7,6 +7,7 @@ Scenarios live in tests/mpi_scenarios.py: every rank runs one and prints ``PASS 
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -166,6 +167,17 @@ def test_data_missing_on_one_rank_names_the_rank(tmp_path):
                                  "--out", "run", wdirs=[rank0, rank1])
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("gpugrad-train: error: rank 1: "), err
+
+
+def test_readme_data_parallel_example_runs_on_two_processes(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    script = tmp_path / "train_dp.py"
+    script.write_text(re.search(r"```python\n(# train_dp.py\n.*?)```", text, re.S).group(1))
+    code, out, err, _ = mpiexec(["-n", 2, sys.executable, script])
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("2 processes: training accuracy "), out   # rank 0 alone
+    assert float(lines[0].split()[-1]) > 0.95
 
 
 # --------------------------------------------------------------------------- NCCL on GPUs

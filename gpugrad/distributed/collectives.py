@@ -14,6 +14,8 @@ With ``async_op=True``, ``all_reduce`` and ``broadcast`` return a :class:`~.work
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..tensor import Tensor
 from .group import current
 from .work import DoneWork
@@ -96,5 +98,5 @@ def all_gather_object(obj) -> list:
 
 
 def _check_rank(what, src, group):
-    if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < group.world_size:
+    if isinstance(src, bool) or not isinstance(src, (int, np.integer)) or not 0 <= src < group.world_size:
         raise ValueError(f"{what}: src={src!r} is not a rank of this job (ranks 0 to {group.world_size - 1})")

@@ -42,7 +42,14 @@ class ProcessGroup:
         if backend_name == "nccl":
             from .nccl import NCCLTransport  # noqa: PLC0415  (only CUDA jobs load the NCCL path)
 
-            self.nccl = NCCLTransport(self.mpi, self.rank, self.world_size, dev, self.watchdog)
+            try:
+                self.nccl = NCCLTransport(self.mpi, self.rank, self.world_size, dev, self.watchdog)
+            except Exception as exc:   # the other ranks may be waiting inside NCCL: end them too
+                if self.world_size == 1:
+                    self.watchdog.stop()
+                    raise
+                self.abort(f"gpugrad.distributed.init: rank {self.rank} of {self.world_size} could not create "
+                           f"its NCCL communicator ({type(exc).__name__}: {exc}); ending all ranks", 1)
 
     def transport_for(self, array):
         """NCCL for CUDA arrays of an "nccl" job; MPI for everything else."""
