@@ -8,7 +8,7 @@ It starts ``mpiexec -n 1`` and ``mpiexec -n 2`` jobs of itself (``--worker``) an
 
 * all-reduce bandwidth of float32 buffers from 1 KiB to 64 MiB: ``gpugrad.distributed.all_reduce``
   beside mpi4py's ``Allreduce`` (in place, sum) of the same buffer, alternating call for call;
-* the MLP's gradients (784-1024-1024-10, 7.4 MB) all-reduced through DistributedDataParallel
+* the MLP's gradients (784-1024-1024-10, 7.5 MB) all-reduced through DistributedDataParallel
   (``overlap=False``: copying into its 2 buckets with the 1/N, the all-reduces, waiting, handing
   out the averaged gradients) beside raw mpi4py ``Allreduce`` of each gradient array in place;
 * one SGD step of that MLP at a fixed batch per process: 1 process, and 2 processes with DDP
@@ -230,10 +230,12 @@ def main(argv=None):
         args.repeats, args.min_time = 3, 0.1
     if args.worker:
         return worker(args)
+    load_before = os.getloadavg()[0]
     one, two = run_job(1, args), run_job(2, args)
     two["steps"] = {int(k): v for k, v in two["steps"].items()}
     one["steps"] = {int(k): v for k, v in one["steps"].items()}
-    text = report(one, two)
+    text = report(one, two) + (f"\n\n1-minute load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
+                               f"(on {os.cpu_count()} CPUs: other work shares them and slows the 2-process runs)")
     print(text)
     os.makedirs(args.out, exist_ok=True)
     Path(args.out, "results.json").write_text(json.dumps({"one": one, "two": two, "date": time.strftime("%Y-%m-%d"),
