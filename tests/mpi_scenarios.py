@@ -274,6 +274,21 @@ def nccl_standin(group):
     assert [e for e in fake.LOG[8:]] == [("wait", current, fake.LOG[3][2]), ("wait", current, fake.LOG[7][2])]
 
 
+def mpi_backend_on_cuda_standin(group):
+    """backend="mpi" with CUDA tensors (no NCCL): through host copies, on the CPU stand-in."""
+    r, n = group.rank, group.world_size
+    assert group.backend == "mpi" and group.nccl is None and group.device == "cuda:0"
+    base = gg.tensor(np.arange(12.0).reshape(2, 6) + r, device="cuda:0")
+    every_other = gg.Tensor(base.array[:, ::2])        # not contiguous, and on the "GPU"
+    dist.all_reduce(every_other, "max")
+    expected = np.arange(12.0).reshape(2, 6) + r
+    expected[:, ::2] += n - 1 - r
+    assert base.tolist() == expected.tolist()
+    work = dist.all_reduce(base, "mean", async_op=True)
+    work.wait()
+    assert base.tolist() == dist.all_gather_object(base.tolist())[0]
+
+
 def nccl_gpus(group):
     """On real GPUs (one per rank): DDP over NCCL = one process at the whole batch."""
     assert group.backend == "nccl" and group.device.index == group.local_rank
@@ -309,17 +324,19 @@ def nccl_one_rank(group):
 
 SCENARIOS = {f.__name__: f for f in (
     collectives, ddp_matches_one_process, ddp_epoch_with_uneven_batches, ddp_no_sync_accumulates, ddp_checks,
-    ddp_overlap, fails_mid_epoch, leaves_early, train_fails_mid_epoch, one_process, nccl_standin, nccl_gpus,
-    nccl_one_rank)}
+    ddp_overlap, fails_mid_epoch, leaves_early, train_fails_mid_epoch, one_process, nccl_standin,
+    mpi_backend_on_cuda_standin, nccl_gpus, nccl_one_rank)}
 
 
 def main(name):
     init = {"device": "cpu"}
-    if name == "nccl_standin":
+    if name.endswith("_standin"):
         sys.path.insert(0, str(Path(__file__).parent / "fake_cupy"))
         import nccl_standin as fake
         fake.install()
         init = {"device": "cuda:0"}          # the stand-in has one "GPU", shared by the ranks
+        if name.startswith("mpi"):
+            init["backend"] = "mpi"
     elif name.startswith("nccl"):
         init = {"device": "cuda"}
     if name == "leaves_early":

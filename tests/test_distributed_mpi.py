@@ -64,11 +64,13 @@ def test_one_process_job():
     assert_passed("one_process", 1, scenario("one_process", 1))
 
 
-def test_nccl_path_on_the_cpu_stand_in():
-    """backend/nccl.py, backend/streams.py and the NCCL transport under DDP, against
-    tests/fake_cupy with nccl_standin (NCCL's bytes moved by MPI, streams and events logged)."""
+@pytest.mark.parametrize("name", ["nccl_standin", "mpi_backend_on_cuda_standin"])
+def test_cuda_paths_on_the_cpu_stand_in(name):
+    """backend/nccl.py, backend/streams.py and the NCCL transport under DDP, and the MPI
+    transport's host copies of CUDA arrays, against tests/fake_cupy with nccl_standin (NCCL's
+    bytes moved by MPI, streams and events logged). The GPU's own behaviour is not checked."""
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "fake_cupy"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    assert_passed("nccl_standin", 2, scenario("nccl_standin", env=env))
+    assert_passed(name, 2, scenario(name, env=env))
 
 
 # --------------------------------------------------------------------------- failures end the job

@@ -9,7 +9,8 @@ itself reduces NumPy arrays on the CPU.
 * :mod:`.launch`: whether mpiexec started this process; loading mpi4py (the ``mpi`` extra);
 * :mod:`.group`: ``init``, ``rank``, ``world_size``, ``local_rank``, ``get_backend``, ``abort``;
 * :mod:`.collectives`: ``all_reduce``, ``broadcast``, ``barrier``, and their object versions;
-* :mod:`.mpi`, :mod:`.nccl`: the two transports; :mod:`.work`: collectives in flight;
+* :mod:`.mpi`, :mod:`.nccl`: the two transports; :mod:`.buffers`: what they work on;
+  :mod:`.work`: collectives in flight;
 * :mod:`.watchdog`: no wait on the other ranks lasts for ever;
 * :mod:`.buckets`, :mod:`.ddp`: ``DistributedDataParallel``.
 

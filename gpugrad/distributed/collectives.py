@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor
 from .group import current
 from .work import DoneWork
@@ -59,13 +60,17 @@ def all_reduce(tensor, op="sum", async_op=False):
     if not async_op:
         transport.all_reduce(tensor.array, base_op)
         if op == "mean":
-            tensor.array *= tensor.dtype.type(1.0 / group.world_size)
+            _divide(tensor.array, group.world_size)
         return None
     work = transport.all_reduce_async(tensor.array, base_op)
     if op == "mean":
-        scale = tensor.dtype.type(1.0 / group.world_size)
-        work.then(lambda: tensor.array.__imul__(scale))
+        array = tensor.array
+        work.then(lambda: _divide(array, group.world_size))
     return work
+
+
+def _divide(array, n):
+    backend.array_module(array).multiply(array, array.dtype.type(1.0 / n), out=array)
 
 
 def broadcast(tensor, src=0, async_op=False):

@@ -67,7 +67,7 @@ class DistributedDataParallel:
     """
 
     def __init__(self, module, bucket_cap_mb=25, overlap=True):
-        if isinstance(bucket_cap_mb, bool) or not bucket_cap_mb > 0:
+        if isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float)) or not bucket_cap_mb > 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be > 0, got {bucket_cap_mb!r}")
         group = current()
         named = _named_trainable(module)
@@ -80,14 +80,15 @@ class DistributedDataParallel:
         for p in self._params:
             broadcast(p, 0)
         self._sync = True
-        self._buckets, self._handles = [], []
+        self._buckets = []
         if group.world_size > 1 and self._params:
             self._buckets = [Bucket([self._params[i] for i in indices], indices)
                              for indices in assign_buckets(self._params, bucket_cap_mb * MB)]
             self._bucket_of = {i: b for b in self._buckets for i in b.indices}
             self._index = {id(p): i for i, p in enumerate(self._params)}
             self._transport = group.transport_for(self._params[0].array)
-            self._handles = [p.register_post_accumulate_grad_hook(self._on_grad_ready) for p in self._params]
+            for p in self._params:
+                p.register_post_accumulate_grad_hook(self._on_grad_ready)
         self._new_round()
 
     # ------------------------------------------------------------------ the module's face
@@ -132,12 +133,6 @@ class DistributedDataParallel:
             yield
         finally:
             self._sync = previous
-
-    def remove_hooks(self) -> None:
-        """Stop averaging gradients (the parameters' hooks are removed)."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
 
     def __repr__(self):
         return (f"DistributedDataParallel(rank {self.group.rank} of {self.group.world_size}, "

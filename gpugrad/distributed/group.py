@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -25,6 +26,9 @@ __all__ = ["ProcessGroup", "init", "is_initialized", "current", "rank", "world_s
 
 BACKENDS = ("mpi", "nccl")
 DEFAULT_TIMEOUT_S = 600.0   # PyTorch's default for NCCL; GPUGRAD_DIST_TIMEOUT overrides it
+# mpiexec ends the job as soon as one rank aborts, and may drop what that rank wrote just before
+# unless it has a moment to forward it: the failing rank's message must reach the user.
+ABORT_GRACE_S = 0.5
 _state = {"group": None}
 
 
@@ -63,6 +67,7 @@ class ProcessGroup:
         if message:
             sys.stderr.write(message.rstrip("\n") + "\n")
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_S)
         if self.nccl is not None:
             try:
                 self.nccl.abort()

@@ -1,39 +1,16 @@
 """The MPI transport: collectives on NumPy arrays through mpi4py, in place.
 
 Arrays MPI cannot work on in place (not contiguous, or on a GPU when the job's backend is
-"mpi") go through a contiguous host copy and are written back when the collective is done.
-Every blocking wait is watched (see :mod:`.watchdog`).
+"mpi") go through a contiguous host copy (:func:`.buffers.staged`). Every blocking wait is
+watched (see :mod:`.watchdog`).
 """
 from __future__ import annotations
 
-import numpy as np
-
-from .. import backend
+from .buffers import staged
 from .launch import load_mpi
 from .work import Work
 
-__all__ = ["MPITransport", "staged"]
-
-
-def staged(array, host: bool):
-    """``(buffer, copy_back)``: a contiguous array a collective can work on in place (on the
-    host when ``host``), and a function that writes the result back into ``array`` (None when
-    the buffer is ``array`` itself)."""
-    on_host = isinstance(array, np.ndarray)
-    if array.flags.c_contiguous and (on_host or not host):
-        return array, None
-    if host and not on_host:
-        buf = np.ascontiguousarray(backend.to_numpy(array))
-        dev = backend.device_of(array)
-
-        def copy_back():
-            array[...] = backend.to_device(buf, dev)
-    else:
-        buf = backend.array_module(array).ascontiguousarray(array)
-
-        def copy_back():
-            array[...] = buf
-    return buf, copy_back
+__all__ = ["MPITransport"]
 
 
 class MPITransport:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..backend import nccl, streams
-from .mpi import staged
+from .buffers import staged
 from .work import Work
 
 __all__ = ["NCCLTransport"]
