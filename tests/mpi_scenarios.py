@@ -6,6 +6,8 @@ which (through gpugrad.distributed's exception hook) ends the whole job with a n
 The one-process reference a scenario compares with is computed on each rank itself, from the
 same seed and the whole batch.
 """
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -213,6 +215,14 @@ def leaves_early(group):
     raise AssertionError("the all-reduce completed without rank 1")
 
 
+def dies_by_a_signal(group):
+    """Rank 1 is killed (SIGKILL: no Python, no MPI left to say anything) while rank 0 waits."""
+    if group.rank == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    dist.all_reduce(gg.tensor(np.ones(3)))
+    raise AssertionError("the all-reduce completed without rank 1")
+
+
 def train_fails_mid_epoch(group):
     """gpugrad-train, with rank 1's fifth training step raising."""
     from gpugrad.train import loop, main
@@ -324,7 +334,7 @@ def nccl_one_rank(group):
 
 SCENARIOS = {f.__name__: f for f in (
     collectives, ddp_matches_one_process, ddp_epoch_with_uneven_batches, ddp_no_sync_accumulates, ddp_checks,
-    ddp_overlap, fails_mid_epoch, leaves_early, train_fails_mid_epoch, one_process, nccl_standin,
+    ddp_overlap, fails_mid_epoch, leaves_early, dies_by_a_signal, train_fails_mid_epoch, one_process, nccl_standin,
     mpi_backend_on_cuda_standin, nccl_gpus, nccl_one_rank)}
 
 

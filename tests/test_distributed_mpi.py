@@ -95,6 +95,11 @@ def test_a_rank_that_leaves_early_is_noticed_within_the_timeout():
     assert "rank 0 of 2: all_reduce of 24 bytes has waited more than 2 s for the other ranks" in err
 
 
+def test_a_rank_killed_by_a_signal_ends_the_job_at_once():
+    code, out, err, seconds = scenario("dies_by_a_signal", timeout=60)
+    assert code != 0 and seconds < 10, (code, seconds, err)   # mpiexec notices, not the 600 s watchdog
+
+
 # --------------------------------------------------------------------------- gpugrad-train
 
 def train_in(folder, n, *argv, wdirs=None):
