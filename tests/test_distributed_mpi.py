@@ -199,3 +199,19 @@ def test_nccl_one_rank_all_reduce_equals_its_input():
 @pytest.mark.skipif(gg.backend.cuda_device_count() < 2, reason="needs two CUDA devices")
 def test_ddp_over_nccl_on_two_gpus_matches_one_process():
     assert_passed("nccl_gpus", 2, scenario("nccl_gpus"))
+
+
+# --------------------------------------------------------------------------- the benchmark runs
+
+def test_bench_distributed_runs_and_reports(tmp_path):
+    """A tiny run of ``python -m bench.distributed`` (its figures are for the README, not asserted)."""
+    pytest.importorskip("threadpoolctl")
+    out = subprocess.run([sys.executable, "-m", "bench.distributed", "--repeats", "1", "--min-time", "0.01",
+                          "--batches", "8", "--sizes-kib", "1,64", "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "| 1 KiB |" in out.stdout and "| 64 KiB |" in out.stdout and "MLP gradients" in out.stdout
+    results = json.loads((tmp_path / "results.json").read_text())
+    steps = results["two"]["steps"]["8"]
+    assert set(steps) == {"overlap", "back_to_back", "compute_only"} and all(v > 0 for v in steps.values())
+    assert results["one"]["steps"]["8"]["one_process"] > 0 and results["two"]["mlp_gradients"]["raw_us"] > 0
