@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 import gpugrad as gg
+
+from conftest import requires_real_cuda
 from gpugrad import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,12 +193,14 @@ def test_readme_data_parallel_example_runs_on_two_processes(tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not gg.cuda_available(), reason="needs a CUDA device through CuPy")
+@requires_real_cuda   # NCCL itself; the stand-in's NCCL is checked by the *_standin scenarios
 def test_nccl_one_rank_all_reduce_equals_its_input():
     assert_passed("nccl_one_rank", 1, scenario("nccl_one_rank", 1))
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(gg.backend.cuda_device_count() < 2, reason="needs two CUDA devices")
+@requires_real_cuda
 def test_ddp_over_nccl_on_two_gpus_matches_one_process():
     assert_passed("nccl_gpus", 2, scenario("nccl_gpus"))
 
