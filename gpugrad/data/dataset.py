@@ -127,9 +127,10 @@ def _split_lengths(n, lengths):
         sizes = [int(math.floor(n * frac)) for frac in lengths]
         for i in range(n - sum(sizes)):
             sizes[i % len(sizes)] += 1
-        for i, size in enumerate(sizes):
-            if size == 0:
-                warnings.warn(f"random_split: split {i} is empty", stacklevel=3)
+        empty = [i for i, size in enumerate(sizes) if size == 0]
+        if empty:
+            warnings.warn(f"random_split: split{'s' * (len(empty) > 1)} {', '.join(map(str, empty))} of "
+                          f"{n} samples {'are' if len(empty) > 1 else 'is'} empty", stacklevel=3)
         return sizes
     if any(isinstance(x, (float, np.floating)) or x < 0 for x in lengths):
         raise ValueError(f"random_split: lengths must be non-negative ints summing to {n}, or fractions summing to "

@@ -77,9 +77,10 @@ def as_indices(values, where) -> np.ndarray:
     if arr.size == 0:
         return np.zeros(0, np.int64)
     if arr.ndim != 1 or arr.dtype.kind not in "iu":
-        first = arr.reshape(-1)[0] if arr.ndim else arr
-        raise TypeError(f"{where}: sample indices must be ints, got {first!r} (an array of {arr.dtype}, "
-                        f"shape {arr.shape})")
+        listed = values if isinstance(values, (list, tuple)) else []
+        bad = next((v for v in listed if isinstance(v, bool) or not isinstance(v, (int, np.integer))), None)
+        shown = repr(bad) if bad is not None else f"an array of {arr.dtype}, shape {arr.shape}"
+        raise TypeError(f"{where}: sample indices must be ints, got {shown}")
     return arr.astype(np.int64, copy=False)
 
 
