@@ -274,6 +274,30 @@ def test_an_epoch_with_a_progress_bar_is_the_epoch_without(monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+def test_the_loop_trains_on_any_dataloader():
+    """train_one_epoch and evaluate take a loader over any dataset or batch sampler: a
+    map-style dataset with a batch sampler of one's own trains as its TensorDataset does."""
+    X = np.random.default_rng(0).standard_normal((90, 5))
+    y = np.random.default_rng(1).integers(0, 3, 90)
+
+    class Rows(gg.data.Dataset):
+        def __getitem__(self, i):
+            return X[i], int(y[i])
+
+        def __len__(self):
+            return len(X)
+
+    steps = [list(range(k, min(k + 16, 90))) for k in range(0, 90, 16)][::-1]
+    figures = []
+    for dataset in (gg.data.TensorDataset(X, y), Rows()):
+        gg.manual_seed(0)
+        model = train.build_model(5, [8], 3, dtype=np.float64)
+        opt = gg.optim.SGD(model.parameters(), lr=0.1)
+        loader = gg.data.DataLoader(dataset, batch_sampler=steps, device="cpu")
+        figures.append((train.train_one_epoch(model, opt, loader)[0::2], train.evaluate(model, loader)))
+    assert figures[0] == figures[1] and figures[0][0][1] == 90
+
+
 # --------------------------------------------------------------------------- IDX data through the CLI
 
 IDX_NAMES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",

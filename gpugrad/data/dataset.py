@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import backend, creation
 from ..tensor import Tensor
+from .sampler import generator_or_default
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
 
@@ -144,11 +145,7 @@ def random_split(dataset, lengths, generator=None):
     """Split ``dataset`` at random into :class:`Subset` s of the given ``lengths`` (ints that sum
     to its size, or fractions that sum to 1). The permutation comes from ``generator`` (a NumPy
     Generator, e.g. ``np.random.default_rng(42)``), by default gpugrad's (``gg.manual_seed``)."""
-    if generator is None:
-        generator = backend.cpu_generator()
-    elif not isinstance(generator, np.random.Generator):
-        raise TypeError("random_split: generator must be a numpy.random.Generator (e.g. np.random.default_rng(42)) "
-                        f"or None, got {type(generator).__name__}")
+    generator = generator_or_default(generator, "random_split")
     sizes = _split_lengths(len(dataset), lengths)
     order = generator.permutation(sum(sizes)).tolist()
     ends = np.cumsum(sizes).tolist()

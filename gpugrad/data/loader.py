@@ -24,7 +24,7 @@ from ..tensor import Tensor
 from .arrays import DeviceArrays
 from .collate import batch_to_device, default_collate, default_convert, empty_batch
 from .dataset import TensorDataset
-from .sampler import BatchSampler, RandomSampler, SequentialSampler, as_indices, count, indices_of
+from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, as_indices, count, indices_of
 
 __all__ = ["DataLoader"]
 
@@ -182,8 +182,9 @@ class DataLoader:
         """The sample indices (host int64 array) in the order epoch ``epoch`` visits them
         (default: the next epoch), including those a drop_last would skip."""
         holder = self._epoch_holder()
-        return holder.order(epoch) if isinstance(holder, BatchSampler) else indices_of(
-            holder, self.epoch if epoch is None else count(epoch, "epoch", 0))
+        if isinstance(holder, Sampler):
+            return holder.order(epoch)
+        return indices_of(holder, self.epoch if epoch is None else count(epoch, "epoch", 0))
 
     def __len__(self) -> int:
         return len(self._epoch_holder())

@@ -30,19 +30,24 @@ def count(value, what, minimum):
     return int(value)
 
 
+def generator_or_default(generator, where):
+    """``generator`` (a NumPy Generator), or gpugrad's generator for None (``gg.manual_seed``)."""
+    if generator is None:
+        return backend.cpu_generator()
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(f"{where}: generator must be a numpy.random.Generator (e.g. np.random.default_rng(0)) "
+                        f"or None, got {type(generator).__name__}")
+    return generator
+
+
 def draw_seed(seed, generator, where):
     """The seed of a random order: ``seed`` itself, else one drawn (once) from ``generator``,
-    a NumPy Generator, else from gpugrad's generator (``gg.manual_seed`` seeds it)."""
+    a NumPy Generator, else from gpugrad's generator."""
     if seed is not None:
         if generator is not None:
             raise ValueError(f"{where}: pass seed or generator, not both")
         return count(seed, f"{where}: seed", 0)
-    if generator is None:
-        generator = backend.cpu_generator()
-    elif not isinstance(generator, np.random.Generator):
-        raise TypeError(f"{where}: generator must be a numpy.random.Generator (e.g. np.random.default_rng(0)) "
-                        f"or None, got {type(generator).__name__}")
-    return int(generator.integers(2**63))
+    return int(generator_or_default(generator, where).integers(2**63))
 
 
 def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
@@ -102,6 +107,10 @@ class Sampler:
         """Make iteration give epoch ``epoch`` (the DataLoader calls this as its epochs go by)."""
         self._epoch = count(epoch, "epoch", 0)
 
+    def chosen(self, epoch: int | None) -> int:
+        """``epoch`` checked, or the current epoch for None."""
+        return self.epoch if epoch is None else count(epoch, "epoch", 0)
+
     def order(self, epoch: int | None = None) -> np.ndarray:
         """The indices (host int64 array) that epoch ``epoch`` visits, in order (default: the
         sampler's current epoch)."""
@@ -150,7 +159,7 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def order(self, epoch=None):
-        epoch = self.epoch if epoch is None else count(epoch, "epoch", 0)
+        epoch = self.chosen(epoch)
         n, k = len(self.data_source), self.num_samples
         if k == n and not self.replacement:
             return epoch_order(n, self.seed, epoch)      # gpugrad's shuffle: the DataLoader's default
@@ -175,7 +184,7 @@ class SubsetRandomSampler(Sampler):
         self.seed = draw_seed(seed, generator, "SubsetRandomSampler")
 
     def order(self, epoch=None):
-        epoch = self.epoch if epoch is None else count(epoch, "epoch", 0)
+        epoch = self.chosen(epoch)
         return self.indices[epoch_order(len(self.indices), self.seed, epoch)]
 
     def __len__(self):
@@ -201,7 +210,7 @@ class WeightedRandomSampler(Sampler):
         self.seed = draw_seed(seed, generator, "WeightedRandomSampler")
 
     def order(self, epoch=None):
-        epoch = self.epoch if epoch is None else count(epoch, "epoch", 0)
+        epoch = self.chosen(epoch)
         rng = np.random.default_rng([self.seed, epoch])
         drawn = rng.choice(len(self.weights), self.num_samples, replace=self.replacement,
                            p=self.weights / self.weights.sum())
@@ -245,7 +254,7 @@ class DistributedSampler(Sampler):
         return n // r if self.drop_last else -(-n // r)
 
     def order(self, epoch=None):
-        epoch = self.epoch if epoch is None else count(epoch, "epoch", 0)
+        epoch = self.chosen(epoch)
         n = len(self.dataset)
         everything = epoch_order(n, self.seed, epoch) if self.shuffle else np.arange(n, dtype=np.int64)
         total = self.num_samples * self.num_replicas
@@ -291,7 +300,7 @@ class BatchSampler(Sampler):
 
     def order(self, epoch=None):
         """All the indices epoch ``epoch`` visits, in order (including those ``drop_last`` skips)."""
-        return indices_of(self.sampler, self.epoch if epoch is None else count(epoch, "epoch", 0))
+        return indices_of(self.sampler, self.chosen(epoch))
 
     def global_spans(self, length: int | None = None) -> list[tuple[int, int]]:
         """``(start, stop)`` in an epoch's order (of ``length`` indices, by default the
