@@ -160,6 +160,27 @@ def test_a_sampler_of_your_own_gets_the_epoch():
     assert loader.epoch == 3 and sampler.epochs[-1] == 3
 
 
+def test_a_pytorch_style_sampler_subclass_needs_only_iter():
+    from gpugrad.data import Sampler
+
+    class Evens(Sampler):
+        def __init__(self, n):
+            self.n = n
+
+        def __iter__(self):
+            return iter(range(0, self.n, 2))
+
+        def __len__(self):
+            return (self.n + 1) // 2
+
+    X, y = toy(9)
+    for ds in (TensorDataset(X, y), Rows(X, y)):
+        assert labels(DataLoader(ds, 2, sampler=Evens(9))) == [[0, 2], [4, 6], [1]]
+    assert Evens(9).order(3).tolist() == [0, 2, 4, 6, 8]
+    with pytest.raises(NotImplementedError, match="Sampler must define order"):
+        Sampler().order()
+
+
 # --------------------------------------------------------------------------- datasets
 
 def test_tensor_dataset(device):
@@ -430,6 +451,7 @@ def test_sampler_and_batch_sampler_options(device):
         own = DataLoader(ds, batch_sampler=[[0, 1, 2], [11], [5, 5]], device=device)
         assert labels(own) == [y[[0, 1, 2]].tolist(), [y[11]], [y[5], y[5]]] and len(own) == 3
         assert own.batch_size is None and own.batch_sampler == [[0, 1, 2], [11], [5, 5]]
+        assert own.indices().tolist() == [0, 1, 2, 11, 5, 5]
 
 
 def test_collate_fn_gets_the_samples_and_its_batch_moves_to_the_device(device):

@@ -19,6 +19,8 @@ from __future__ import annotations
 import inspect
 import warnings
 
+import numpy as np
+
 from .. import backend
 from ..tensor import Tensor
 from .arrays import DeviceArrays
@@ -184,7 +186,10 @@ class DataLoader:
         holder = self._epoch_holder()
         if isinstance(holder, Sampler):
             return holder.order(epoch)
-        return indices_of(holder, self.epoch if epoch is None else count(epoch, "epoch", 0))
+        epoch = self.epoch if epoch is None else count(epoch, "epoch", 0)
+        if self.batch_sampler is None:
+            return indices_of(holder, epoch)
+        return np.concatenate([np.zeros(0, np.int64)] + list(self._own_batches(epoch)))
 
     def __len__(self) -> int:
         return len(self._epoch_holder())
@@ -223,12 +228,16 @@ class DataLoader:
                 return spans, lambda span: self._collated(order[span[0]:span[1]])
             on_device = arrays.epoch(None if isinstance(bs.sampler, SequentialSampler) else order)
             return spans, lambda span: arrays.take(on_device, span[0], span[1], self.as_tensors)
-        if hasattr(bs, "set_epoch"):   # a batch sampler of your own: its lists of indices
-            bs.set_epoch(epoch)
-        steps = [as_indices(b, type(bs).__name__) for b in bs]
+        steps = self._own_batches(epoch)   # a batch sampler of your own: its lists of indices
         if arrays is None:
             return steps, self._collated
         return steps, lambda idx: arrays.take(arrays.epoch(idx), 0, len(idx), self.as_tensors)
+
+    def _own_batches(self, epoch):
+        """Epoch ``epoch``'s batches from a batch sampler of your own (after its set_epoch)."""
+        if hasattr(self.batch_sampler, "set_epoch"):
+            self.batch_sampler.set_epoch(epoch)
+        return [as_indices(b, type(self.batch_sampler).__name__) for b in self.batch_sampler]
 
     def _samples(self, indices):
         get_many = getattr(self.dataset, "__getitems__", None)
