@@ -97,19 +97,16 @@ class DeviceArrays:
     def take(self, order, start, stop, as_tensors=True):
         """The batch at positions ``start:stop`` of an :meth:`epoch` order: one Tensor for a
         single array, else a list of them (as collating a TensorDataset's tuples gives)."""
-        if order is None:
-            parts = [a[start:stop] for a in self.arrays]
-        else:
-            idx = order[start:stop]
-            with self.device.context():   # the gather runs on the loader's GPU
-                parts = [a[idx] for a in self.arrays]
-        if not self.preload:
-            parts = [backend.to_device(p, self.device) for p in parts]
-        if as_tensors:
-            parts = [self._tensor(p, known) for p, known in zip(parts, self.bounds)]
+        dev, preload, parts = self.device, self.preload, []
+        idx = None if order is None else order[start:stop]
+        with dev.context():   # a gather runs on the loader's GPU
+            for array, bounds in zip(self.arrays, self.bounds):
+                part = array[start:stop] if idx is None else array[idx]
+                if not preload:
+                    part = backend.to_device(part, dev)
+                if as_tensors:
+                    part = wrap(part, dev)
+                    if bounds is not None:
+                        part.value_bounds = bounds
+                parts.append(part)
         return parts[0] if self.single else parts
-
-    def _tensor(self, array, bounds):
-        t = wrap(array, self.device)
-        t.value_bounds = bounds
-        return t
