@@ -11,7 +11,7 @@ import pytest
 
 import gpugrad as gg
 import gpugrad.distributed as dist
-from gpugrad.data import BatchSampler, DataLoader, DistributedBatchSampler
+from gpugrad.data import BatchSampler, DataLoader, DistributedBatchSampler, RandomSampler, SequentialSampler
 from gpugrad.distributed.buckets import MB, assign_buckets
 from gpugrad.distributed.watchdog import Watchdog
 from gpugrad.train import build_model, train_step
@@ -94,7 +94,7 @@ def test_buckets_follow_pytorch_ddps_rule():
 @pytest.mark.parametrize("n,batch,replicas,shuffle", [(150, 64, 2, True), (1437, 64, 3, True), (10, 4, 4, False),
                                                       (65, 64, 2, True), (7, 8, 3, False)])
 def test_the_ranks_parts_make_up_each_global_batch(n, batch, replicas, shuffle):
-    whole = BatchSampler(n, batch, shuffle=shuffle, seed=5)
+    whole = BatchSampler(RandomSampler(range(n), seed=5) if shuffle else SequentialSampler(range(n)), batch)
     parts = [DistributedBatchSampler(n, batch, replicas, r, shuffle=shuffle, seed=5) for r in range(replicas)]
     assert all(len(p) == len(whole) for p in parts)          # every rank takes the same number of steps
     for epoch in (0, 3):
@@ -124,13 +124,14 @@ def test_sampler_and_loader_arguments():
         DistributedBatchSampler(10, 2)                          # ranks from the process group
     X, y = np.zeros((10, 2)), np.zeros(10, dtype=np.int64)
     sampler = DistributedBatchSampler(10, 4, 2, 1, shuffle=True, seed=1)
-    with pytest.raises(ValueError, match="mutually exclusive with batch_size, shuffle, seed and drop_last"):
+    with pytest.raises(ValueError, match="batch_sampler is mutually exclusive with batch_size, shuffle, sampler"):
         DataLoader(X, y, 4, batch_sampler=sampler)
-    with pytest.raises(ValueError, match="the batch_sampler is for 10 samples, but X has 9"):
+    with pytest.raises(ValueError, match="the sampler is for 10 samples, but the dataset has 9"):
         DataLoader(X[:9], y[:9], batch_sampler=sampler)
     loader = DataLoader(X, y, batch_sampler=sampler, device="cpu")
     assert [len(yb) for _, yb in loader] == [2, 2, 1] and len(loader) == 3
-    assert "rank=1, num_replicas=2" in repr(loader) and loader.batch_size == 4 and loader.shuffle
+    assert "rank=1, num_replicas=2" in repr(loader) and loader.batch_sampler.batch_size == 4 and loader.seed == 1
+    assert loader.batch_size is None      # as PyTorch's, when a batch_sampler is given
 
 
 # --------------------------------------------------------------------------- the loop's share of a batch

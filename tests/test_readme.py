@@ -28,3 +28,14 @@ def test_readme_tour_runs(capsys, default_device):
         f"tensor(-4.{where}) tensor(-4.{where}) tensor(3.{where})"]
     assert scope["xb"].device == default_device and scope["model"](scope["xb"]).device == default_device
     assert 0.0 <= scope["accuracy"] <= 1.0
+
+
+def test_readme_data_example_runs(capsys, default_device):
+    """The data section's example prints what its comments say, on each device."""
+    text = README.read_text()
+    code = re.search(r"## Data: datasets, samplers and the DataLoader\n.*?```python\n(.*?)```", text, re.S).group(1)
+    promised = [line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
+    scope = {}
+    exec(compile(code, "README.md data", "exec"), scope)
+    assert capsys.readouterr().out.splitlines() == promised
+    assert scope["xb"].device == default_device and scope["batch"]["x"].device == default_device

@@ -48,10 +48,19 @@ def train_step(model, opt, xb, yb, loss_fn=losses.cross_entropy, loss_weight=1.0
     return loss
 
 
+def _replicas(loader) -> int:
+    """How many ranks share ``loader``'s epochs: its (batch) sampler's ``num_replicas``, 1 for
+    a loader whose samplers are not split over ranks."""
+    for sampler in (getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)):
+        if hasattr(sampler, "num_replicas"):
+            return sampler.num_replicas
+    return 1
+
+
 def _sum_over_ranks(loader, *values):
     """The sums over the ranks of per-rank figures when ``loader`` hands out one rank's part of
-    each batch (a data-parallel job); the figures themselves otherwise."""
-    if loader.batch_sampler.num_replicas == 1:
+    each epoch (a data-parallel job); the figures themselves otherwise."""
+    if _replicas(loader) == 1:
         return values
     totals = creation.tensor(np.array(values, dtype=np.float64), device="cpu")
     distributed.all_reduce(totals)
@@ -69,7 +78,7 @@ def train_one_epoch(model, opt, loader, progress=None):
     start = time.perf_counter()
     loss_sum = creation.zeros((), device=loader.device)   # stays on the device
     seen = 0
-    weight = loader.batch_sampler.loss_weight
+    weight = getattr(loader.batch_sampler, "loss_weight", lambda step: 1.0)   # DistributedBatchSampler's share
     batches = progress if progress is not None else loader
     for i, (xb, yb) in enumerate(batches, 1):
         loss = train_step(model, opt, xb, yb, loss_weight=weight(i - 1))

@@ -18,7 +18,7 @@ import sys
 
 from .. import distributed
 from ..checkpoint import CheckpointError
-from ..data import BatchSampler, DataError, DistributedBatchSampler
+from ..data import DataError, DistributedBatchSampler
 from .settings import UsageError, run_device
 
 __all__ = ["Processes", "SETUP_ERRORS"]
@@ -99,9 +99,7 @@ class Processes:
         self.setting_up = False
 
     def batch_sampler(self, num_samples, batch_size, shuffle=False, seed=0):
-        """This process's batches: all of each batch, or its rank's part of it."""
-        if not self.parallel:
-            return BatchSampler(num_samples, batch_size, shuffle=shuffle, seed=seed)
+        """This process's batches: its rank's part of each batch (all of it, with one process)."""
         return DistributedBatchSampler(num_samples, batch_size, self.size, self.rank, shuffle=shuffle, seed=seed)
 
     def data_parallel(self, model):
