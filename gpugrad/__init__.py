@@ -15,7 +15,7 @@ from .backend import (Device, cuda_available, get_default_device, manual_seed,  
                       set_default_device, synchronize)
 from .creation import (arange, as_tensor, full, ones, ones_like, rand, randn, tensor,  # noqa: E402
                        zeros, zeros_like)
-from .functions import (abs, clip, concatenate, exp, log, log_softmax, matmul, maximum,  # noqa: E402
+from .functions import (abs, clamp, clip, concatenate, exp, log, log_softmax, matmul, maximum,  # noqa: E402
                         minimum, relu, sigmoid, softmax, sqrt, stack, tanh)
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .tensor import Tensor  # noqa: E402
@@ -30,7 +30,7 @@ __all__ = [
     "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "gradcheck", "GradcheckError", "manual_seed", "Device", "cuda_available",
     "get_default_device", "set_default_device", "synchronize", "backend", "functions", "nn",
-    "optim", "data", "checkpoint", "abs", "clip", "concatenate", "exp", "log", "log_softmax",
+    "optim", "data", "checkpoint", "abs", "clamp", "clip", "concatenate", "exp", "log", "log_softmax",
     "matmul", "maximum", "minimum", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh",
     "float16", "float32", "float64", "int32", "int64", "bool_",
 ]

@@ -126,14 +126,6 @@ class Tensor:
         return self.array.ndim
 
     @property
-    def size(self):
-        """Number of elements (NumPy's ``size``)."""
-        return int(self.array.size)
-
-    def numel(self):
-        return int(self.array.size)
-
-    @property
     def is_leaf(self):
         return self.grad_fn is None
 

@@ -39,7 +39,15 @@ class Identity(Module):
 
 
 class Flatten(Module):
-    """Collapse every axis after the first (batch) one."""
+    """PyTorch's Flatten: axes start_dim..end_dim collapsed into one (by default every axis
+    after the first, batch, one)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        return x.flatten(1)
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -102,7 +102,7 @@ class TrainingJob:
         self.train_loader = DataLoader(X_train, y_train, s["batch_size"], shuffle=True, seed=s["seed"],
                                        device=self.device)
         self.test_loader = DataLoader(X_test, y_test, EVAL_BATCH_SIZE, device=self.device)
-        self.n_params = sum(p.size for p in self.model.parameters())
+        self.n_params = sum(p.numel() for p in self.model.parameters())
 
     def _restore(self):
         model_state, optim_state, meta = self.saved
