@@ -107,8 +107,9 @@ class RawKernel:
             fn = _harness().fn("bias_act_fwd", T)
             fn(z.reshape(-1), b, y.reshape(-1), rows, cols, act)
             return
-        if self.base in ("sigmoid_fwd", "sigmoid_bwd", "relu_fwd", "relu_bwd", "sgd_step",
-                         "adam_step", "softmax_xent_bwd"):
+        from gpugrad import kernels as K
+        if self.base in ("sigmoid_fwd", "sigmoid_bwd", "relu_fwd", "relu_bwd",
+                         "softmax_xent_bwd", *K.optim.UPDATE_FAMILIES):
             for a in args:
                 if isinstance(a, ndarray) and a.dtype != np.int64:
                     assert a.data.ptr % 16 == 0, (self.name, "misaligned")
@@ -185,22 +186,13 @@ def _emulate(name, v, T):
     elif name == "bias_act_fwd_inplace":
         z = acc("z")
         store("z", K.bias_act_fwd(z, acc("b").reshape(-1, z.shape[-1])[0], act_names[v["act"]]))
-    elif name == "sgd_step":
-        p = acc("p")
-        K.optim._sgd_step_np(p, acc("g"), None, v["lr"], 0.0, 0.0, v["weight_decay"], False, False, False)
-        store("p", p)
-    elif name == "sgd_step_momentum":
-        p, buf = acc("p"), acc("buf")
-        K.optim._sgd_step_np(p, acc("g"), buf, v["lr"], v["momentum"], 1.0 - v["one_minus_dampening"],
-                       v["weight_decay"], bool(v["nesterov"]), bool(v["first_step"]), True)
-        store("p", p)
-        store("buf", buf)
-    elif name == "adam_step":
-        p, m, vv = acc("p"), acc("m"), acc("v")
-        K.optim._adam_step_np(p, acc("g"), m, vv, v["step_size"], v["beta1"], v["beta2"],
-                        v["bias_correction2_sqrt"], v["eps"], v["weight_decay"])
-        store("p", p)
-        store("m", m)
-        store("v", vv)
+    elif name in K.optim.ELEMENTWISE_UPDATES:   # an optimizer update: its twin, generically
+        family, arrays = K.optim.ELEMENTWISE_UPDATES[name]
+        spec = K.optim.UPDATE_FAMILIES[family]
+        state = {a: acc(a) for a in ("p", *arrays)}
+        spec.twin(state["p"], acc("g"), *(state.get(a) for a in spec.state),
+                  *(v[s] for s in spec.scalars), *(bool(v[f]) for f in spec.flags))
+        for a in state:
+            store(a, state[a])
     else:
         raise AssertionError(f"unknown elementwise kernel {name}")
