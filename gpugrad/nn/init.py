@@ -85,7 +85,8 @@ def _fill(tensor, values):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"nn.init fills a Tensor in place, got {type(tensor).__name__}")
     target = tensor.data
-    target[...] = backend.to_device(np.asarray(values, dtype=target.dtype), tensor.device)
+    with tensor.device.context():       # the write runs on the tensor's GPU
+        target[...] = backend.to_device(np.asarray(values, dtype=target.dtype), tensor.device)
     return tensor
 
 
