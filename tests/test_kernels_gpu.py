@@ -332,6 +332,26 @@ def test_sum_rows_matches_twin(cp, dtype, shape, layout):
                                atol=rtol(dtype) * np.abs(g).sum(axis=0).max())
 
 
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, math.inf])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_total_norm_matches_twin(cp, p, layout):
+    """Norms accumulate in double on both sides, in another order: 1e-12 relative."""
+    rng = np.random.default_rng(11)
+    host = [random(rng, n, dtype) for n, dtype in
+            [(1, np.float32), (1023, np.float64), (2 ** 20 + 3, np.float32), (0, np.float32),
+             (300 * 1024 + 5, np.float32), (77, np.float16)] if n or layout == "contiguous"]
+    for max_norm in (1.0, 1e12):
+        want_norm, want_coef = K.total_norm(host, p, max_norm)
+        norm, coef = K.total_norm([to_device(cp, a, layout) for a in host], p, max_norm)
+        assert isinstance(norm, cp.ndarray) and norm.shape == () and norm.dtype == np.float64
+        np.testing.assert_allclose(cp.asnumpy(norm), want_norm, rtol=1e-12)
+        np.testing.assert_allclose(cp.asnumpy(coef), want_coef, rtol=1e-12)
+    big = host[2]
+    norm32, _ = K.total_norm([cp.asarray(big)], p)
+    assert big.dtype == norm32.dtype == np.float32
+    np.testing.assert_allclose(cp.asnumpy(norm32), K.total_norm([big], p)[0], rtol=1e-6)
+
+
 # ----------------------------------------------------------------------------- caching, syncs
 
 def test_kernels_are_compiled_once(cp, monkeypatch):
@@ -389,6 +409,7 @@ def test_no_host_sync(cp):
         K.rmsprop_step(p, g, square_avg, 1e-2, 0.99, 1e-8, 0.0, 0.9, grad_avg=grad_avg * 0.1,
                        momentum_buffer=buf)
         K.adagrad_step(p, g, state_sum, 1e-2, 0.0, 1e-10, 0.0, 2)
+        K.total_norm([p, g[::2], buf], 2.0, 1.0)
 
     step()                                       # compile everything first
     cp.cuda.Device().synchronize()

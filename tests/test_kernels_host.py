@@ -44,13 +44,13 @@ CUDA_SOURCES = sorted(p.name for p in K.KERNEL_DIR.iterdir() if p.suffix in (".c
 
 def test_kernel_dir_holds_the_sources():
     assert K.KERNEL_DIR.is_dir()
-    for name in ("common.cuh", "activations.cuh", "softmax_xent.cuh", "optim.cuh",
-                 "activations.cu", "softmax_xent.cu", "optim.cu"):
+    for name in ("common.cuh", "activations.cuh", "softmax_xent.cuh", "optim.cuh", "reduction.cuh",
+                 "activations.cu", "softmax_xent.cu", "optim.cu", "reduction.cu"):
         assert name in CUDA_SOURCES
 
 
 def test_kernel_source_inlines_local_includes_once():
-    for name in ("activations.cu", "softmax_xent.cu", "optim.cu"):
+    for name in ("activations.cu", "softmax_xent.cu", "optim.cu", "reduction.cu"):
         text = K.kernel_source(name)
         assert not re.search(r'^\s*#\s*include\s+"', text, re.MULTILINE)
         assert text.count("#define GPUGRAD_COMMON_CUH") == 1
@@ -145,6 +145,7 @@ HOST_HARNESS = r"""
 #include "activations.cuh"
 #include "softmax_xent.cuh"
 #include "optim.cuh"
+#include "reduction.cuh"
 
 #define GG_HOST(T, S)                                                                        \
 extern "C" int sigmoid_fwd_##S(const T* x, T* y, long long n) {                              \
@@ -217,6 +218,23 @@ extern "C" void adagrad_step_##S(T* p, const T* g, T* state_sum, long long n, T 
                                  T weight_decay, int maximize) {                             \
     for (long long i = 0; i < n; ++i)                                                        \
         gg::adagrad_update(p[i], g[i], state_sum[i], clr, eps, weight_decay, maximize != 0); \
+}                                                                                            \
+/* the block b of the kernel's grid merges the 256-element runs b, b + blocks, ...      */ \
+extern "C" void norm_partial_##S(const T* x, long long n, double p, int mode, double* partials, \
+                                 long long blocks) {                                         \
+    for (long long b = 0; b < blocks; ++b) partials[b] = 0.0;                                \
+    for (long long i = 0; i < n; ++i) {                                                      \
+        const long long b = (i / 256) % blocks;                                              \
+        partials[b] = gg::norm_combine(partials[b], gg::norm_term((double)x[i], p, mode), mode); \
+    }                                                                                        \
+}                                                                                            \
+extern "C" void norm_finish_##S(const double* partials, long long count, double p, int mode, \
+                                double max_norm, T* total, T* coef) {                        \
+    double acc = 0.0;                                                                        \
+    for (long long i = 0; i < count; ++i) acc = gg::norm_combine(acc, partials[i], mode);    \
+    const double norm = gg::norm_root(acc, p, mode);                                         \
+    total[0] = (T)norm;                                                                      \
+    coef[0] = (T)gg::clip_coef(norm, max_norm);                                              \
 }
 
 GG_HOST(float, f32)
@@ -253,6 +271,8 @@ class HostKernels:
             arr = np.ctypeslib.ndpointer(dtype=dtype, flags="C_CONTIGUOUS")
             lab = np.ctypeslib.ndpointer(dtype=np.int64, flags="C_CONTIGUOUS")
             sc = ctypes.c_float if dtype is np.float32 else ctypes.c_double
+            f64 = ctypes.c_double
+            dbl = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
             sig = {
                 "sigmoid_fwd": ([arr, arr, i64], ctypes.c_int),
                 "sigmoid_bwd": ([arr, arr, arr, i64], None),
@@ -265,6 +285,8 @@ class HostKernels:
                 "adam_step": ([arr] * 5 + [i64] + [sc] * 9 + [i32] * 2, None),
                 "rmsprop_step": ([arr] * 5 + [i64] + [sc] * 6 + [i32] * 3, None),
                 "adagrad_step": ([arr] * 3 + [i64] + [sc] * 3 + [i32], None),
+                "norm_partial": ([arr, i64, f64, i32, dbl, i64], None),
+                "norm_finish": ([dbl, i64, f64, i32, f64, arr, arr], None),
             }
             for name, (argtypes, restype) in sig.items():
                 fn = getattr(lib, f"{name}_{suffix}")
@@ -324,6 +346,16 @@ class HostKernels:
             p, g, square_avg, p if grad_avg is None else grad_avg,
             p if momentum_buffer is None else momentum_buffer, p.size, lr, alpha, 1.0 - alpha,
             eps, weight_decay, momentum, grad_avg is not None, momentum > 0, maximize)
+
+    def total_norm(self, arrays, p, mode, max_norm, blocks=3):
+        """The two norm passes of reduction.cu on the host: (norm, coef) as the kernels give them."""
+        dtype = np.float64 if any(a.dtype == np.float64 for a in arrays) else np.float32
+        partials = np.zeros(blocks * max(len(arrays), 1))
+        for i, a in enumerate(arrays):
+            self.fn("norm_partial", a.dtype)(a, a.size, p, mode, partials[i * blocks:(i + 1) * blocks], blocks)
+        total, coef = np.empty(1, dtype), np.empty(1, dtype)
+        self.fn("norm_finish", dtype)(partials, partials.size, p, mode, max_norm, total, coef)
+        return total[0], coef[0]
 
     def adagrad_step(self, p, g, state_sum, lr, lr_decay, eps, weight_decay, step,
                      maximize=False):
@@ -688,6 +720,31 @@ def test_optimizer_twins_against_reference(dtype, case):
     # a few roundings per step, amplified by 1/sqrt(v) where v is small: judged in float64
     np.testing.assert_allclose(p, optim_reference(family, options, p0, grads),
                                rtol=rtol(dtype) * 50, atol=rtol(dtype) * 50)
+
+
+NORMS = [2.0, 1.0, 3.0, 0.5, float("inf")]
+
+
+@pytest.mark.parametrize("p", NORMS)
+def test_host_norms_match_twin(host, p):
+    from gpugrad.kernels.reduction import norm_mode
+    rng = np.random.default_rng(15)
+    arrays = [rng.standard_normal(1001).astype(np.float32) * 3, rng.standard_normal((7, 9)),
+              np.zeros(0, np.float32), (rng.standard_normal(600) * 1e3).astype(np.float32)]
+    for max_norm in (1.0, 1e9):
+        total, coef = host.total_norm([np.ascontiguousarray(a).ravel() for a in arrays], p,
+                                      norm_mode(p), max_norm)
+        want_total, want_coef = K.total_norm(arrays, p, max_norm)
+        assert want_total.dtype == np.float64 and want_total.shape == ()
+        np.testing.assert_allclose(total, want_total, rtol=1e-12)
+        np.testing.assert_allclose(coef, want_coef, rtol=1e-12)
+        flat = np.concatenate([a.ravel().astype(np.float64) for a in arrays])
+        assert want_total == pytest.approx(np.linalg.norm(flat, ord=p), rel=1e-12)
+        assert want_coef == pytest.approx(min(max_norm / (np.linalg.norm(flat, ord=p) + 1e-6), 1.0))
+    nan = [np.array([1.0, np.nan, 2.0], np.float32)]
+    assert np.isnan(host.total_norm(nan, p, norm_mode(p), 1.0)[0]) and np.isnan(K.total_norm(nan, p)[0])
+    f32 = K.total_norm(arrays[:1], p)
+    assert f32[0].dtype == np.float32 and f32[1] == 1.0
 
 
 def test_optimizer_twins_validate_their_arguments():

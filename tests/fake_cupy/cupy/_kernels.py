@@ -83,7 +83,7 @@ class RawKernel:
         for typ, a in zip(self.sig, args):
             if typ.endswith("*"):
                 assert isinstance(a, ndarray), (self.name, typ, type(a))
-                want = np.int64 if "long long" in typ else T
+                want = np.int64 if "long long" in typ else np.float64 if "double" in typ else T
                 assert a.dtype == want, (self.name, typ, a.dtype)
                 assert a.flags.c_contiguous, (self.name, "non-contiguous pointer arg")
                 if a._dev != _state.current_device():   # memory of another GPU
@@ -91,7 +91,7 @@ class RawKernel:
                     raise CUDARuntimeError(errorIllegalAddress)
                 host_args.append(a._a)
             else:
-                want = {"long long": np.int64, "int": np.int32, "T": T}[typ]
+                want = {"long long": np.int64, "int": np.int32, "T": T, "double": np.float64}[typ]
                 assert type(a) is want, (self.name, typ, type(a))
                 host_args.append(a.item())
         STATS["raw_launches"].append(self.name)
@@ -114,7 +114,13 @@ class RawKernel:
                 if isinstance(a, ndarray) and a.dtype != np.int64:
                     assert a.data.ptr % 16 == 0, (self.name, "misaligned")
         fn = _harness().fn(self.base, T)
-        fn(*[h.reshape(-1) if isinstance(h, np.ndarray) else h for h in host_args])
+        flat = [h.reshape(-1) if isinstance(h, np.ndarray) else h for h in host_args]
+        if self.base == "norm_partial":       # one partial result per block of the grid
+            assert grid[1:] in ((), (1,), (1, 1)) and block[0] == 256 and flat[4].size == grid[0]
+            flat.append(grid[0])
+        if self.base == "norm_finish":
+            assert grid[0] == 1 and block[0] == 256, "norm_finish is one block"
+        fn(*flat)
 
 
 _TYPES = {"float64": np.float64, "float32": np.float32, "int32": np.int32, "int64": np.int64}
