@@ -79,7 +79,8 @@ def _norm_partial_np(a, p, mode):
     if a.size == 0:
         return 0.0
     if mode == NORM_MODES["square"]:
-        return float(np.square(a, dtype=np.float64).sum())
+        flat = a.reshape(-1).astype(np.float64, copy=False)
+        return float(np.dot(flat, flat))             # BLAS, in double
     if mode == NORM_MODES["abs"]:
         return float(np.abs(a).sum(dtype=np.float64))
     if mode == NORM_MODES["max"]:
