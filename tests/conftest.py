@@ -32,14 +32,14 @@ def _skip_reason(report):
     else:
         reason = str(report.longrepr)
     reason = reason.removeprefix("Skipped: ").strip()
-    if reason.startswith("could not import"):      # pytest.importorskip
-        reason = reason.split(":", 1)[0].replace("could not import", "not installed:")
+    if reason.startswith("could not import '"):    # pytest.importorskip
+        reason = f"{reason.split(chr(39))[1]} is not installed"
     return reason
 
 
 def pytest_terminal_summary(terminalreporter):
     """One line, just before pytest's own totals, that says why tests were skipped, e.g.
-    ``584 GPU tests skipped: no CUDA device (CuPy is not installed); 12 skipped: not installed: 'torch'``."""
+    ``584 GPU tests skipped: no CUDA device (CuPy is not installed); 12 skipped: torch is not installed``."""
     skipped = terminalreporter.stats.get("skipped", [])
     if not skipped:
         return
