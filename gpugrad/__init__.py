@@ -20,7 +20,7 @@ from .functions import (abs, clamp, clip, concatenate, exp, log, log_softmax, ma
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .tensor import Tensor  # noqa: E402
 
-from . import checkpoint, data, nn, optim  # noqa: E402
+from . import checkpoint, data, distributed, nn, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
 float16, float32, float64 = _np.float16, _np.float32, _np.float64
@@ -31,7 +31,8 @@ __all__ = [
     "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "gradcheck", "GradcheckError", "manual_seed", "Device", "cuda_available",
     "get_default_device", "set_default_device", "synchronize", "backend", "functions", "nn",
-    "optim", "data", "checkpoint", "save", "load", "abs", "clamp", "clip", "concatenate", "exp", "log", "log_softmax",
+    "optim", "data", "checkpoint", "distributed", "save", "load", "abs", "clamp", "clip", "concatenate", "exp",
+    "log", "log_softmax",
     "matmul", "maximum", "minimum", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh",
     "float16", "float32", "float64", "int32", "int64", "bool_",
 ]

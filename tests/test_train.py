@@ -126,7 +126,7 @@ def test_training_loop_never_waits_for_the_gpu_between_batches():
     loader = gg.data.DataLoader(X, y, 64, shuffle=True, seed=0, device="cuda")
 
     class NoSyncAfterFirstBatch:
-        device, num_samples = loader.device, loader.num_samples
+        device, num_samples, batch_sampler = loader.device, loader.num_samples, loader.batch_sampler
 
         def __len__(self):
             return len(loader)

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import wrap
+from .sampler import BatchSampler
 
 __all__ = ["DataLoader", "PRELOAD_LIMIT_BYTES"]
 
@@ -31,15 +32,19 @@ class DataLoader:
         batch on the host and moves it; None (default) preloads when X and y together take at
         most ``PRELOAD_LIMIT_BYTES`` (1 GiB).
     as_tensors : yield gpugrad Tensors (default) or the raw device arrays.
+    batch_sampler : which samples each step takes, instead of ``batch_size``, ``shuffle``,
+        ``seed`` and ``drop_last`` (as in PyTorch): e.g. a
+        :class:`~gpugrad.data.DistributedBatchSampler`, this rank's part of each global batch.
 
     Iterating starts an epoch: it uses the current epoch number and then advances it, so a plain
     ``for epoch in ...: for xb, yb in loader:`` sees epochs 0, 1, 2, ... ``set_epoch(e)`` makes the
     next iteration be epoch ``e``.
     """
 
-    def __init__(self, X, y, batch_size, shuffle=False, seed=None, device=None, drop_last=False,
-                 preload=None, as_tensors=True):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+    def __init__(self, X, y, batch_size=None, shuffle=False, seed=None, device=None, drop_last=False,
+                 preload=None, as_tensors=True, batch_sampler=None):
+        if batch_sampler is None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                      or batch_size <= 0):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if not backend.is_array(X):
             X = np.asarray(X)
@@ -49,14 +54,7 @@ class DataLoader:
             raise ValueError(f"X and y must have a sample axis, got shapes {X.shape} and {y.shape}")
         if X.shape[0] != y.shape[0]:
             raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; they must match")
-        if seed is None:
-            seed = int(backend.cpu_generator().integers(2**63))
-        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = int(seed)
-        self.drop_last = bool(drop_last)
+        self.batch_sampler = self._sampler(batch_sampler, int(X.shape[0]), batch_size, shuffle, seed, drop_last)
         self.device = backend.resolve_device(device)
         self.as_tensors = bool(as_tensors)
         self.num_samples = int(X.shape[0])
@@ -77,6 +75,26 @@ class DataLoader:
                 X, y = backend.to_device(X, self.device), backend.to_device(y, self.device)
         self._X, self._y = X, y
 
+    @staticmethod
+    def _sampler(given, num_samples, batch_size, shuffle, seed, drop_last):
+        if given is not None:
+            if batch_size is not None or shuffle or seed is not None or drop_last:
+                raise ValueError("batch_sampler is mutually exclusive with batch_size, shuffle, seed and drop_last "
+                                 "(the sampler has its own)")
+            if given.num_samples != num_samples:
+                raise ValueError(f"the batch_sampler is for {given.num_samples} samples, but X has {num_samples}")
+            return given
+        if seed is None:
+            seed = int(backend.cpu_generator().integers(2**63))
+        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        return BatchSampler(num_samples, batch_size, shuffle, seed, drop_last)
+
+    batch_size = property(lambda self: self.batch_sampler.batch_size)
+    shuffle = property(lambda self: self.batch_sampler.shuffle)
+    seed = property(lambda self: self.batch_sampler.seed)
+    drop_last = property(lambda self: self.batch_sampler.drop_last)
+
     # ----------------------------------------------------------------- epochs and order
 
     @property
@@ -93,16 +111,10 @@ class DataLoader:
     def indices(self, epoch: int | None = None) -> np.ndarray:
         """The sample indices (host int64 array) in the order epoch ``epoch`` visits them
         (default: the next epoch), including those a drop_last would skip."""
-        epoch = self._epoch if epoch is None else int(epoch)
-        if not self.shuffle:
-            return np.arange(self.num_samples, dtype=np.int64)
-        rng = np.random.default_rng([self.seed, epoch])
-        return rng.permutation(self.num_samples).astype(np.int64, copy=False)
+        return self.batch_sampler.order(self._epoch if epoch is None else int(epoch))
 
     def __len__(self) -> int:
-        if self.drop_last:
-            return self.num_samples // self.batch_size
-        return -(-self.num_samples // self.batch_size)
+        return len(self.batch_sampler)
 
     # ----------------------------------------------------------------- iteration
 
@@ -112,12 +124,10 @@ class DataLoader:
         return self._batches(order)
 
     def _batches(self, order):
-        bs, X, y, dev = self.batch_size, self._X, self._y, self.device
+        X, y, dev = self._X, self._y, self.device
         if order is not None and self.preload:
             order = backend.to_device(order, dev)  # once per epoch; batches gather on the device
-        for b in range(len(self)):
-            start = b * bs
-            stop = min(start + bs, self.num_samples)
+        for start, stop in self.batch_sampler.spans():
             if order is None:
                 xb, yb = X[start:stop], y[start:stop]
             else:
@@ -132,5 +142,5 @@ class DataLoader:
             yield xb, yb
 
     def __repr__(self):
-        return (f"DataLoader(num_samples={self.num_samples}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"seed={self.seed}, device='{self.device}', drop_last={self.drop_last}, preload={self.preload})")
+        return (f"DataLoader(num_samples={self.num_samples}, {self.batch_sampler!r}, device='{self.device}', "
+                f"preload={self.preload})")
