@@ -116,8 +116,8 @@ def mlp_gradients(comm, repeats, min_time):
     t = _medians({"ddp": round_of(wrapped), "raw": round_of(plain, raw=True), "no_reduction": round_of(plain)},
                  comm, repeats, min_time)
     by_name = dict(wrapped.named_parameters())
-    return {"bytes": int(sum(p.size * 4 for p in wrapped.parameters())), "buckets": ddp.buckets,
-            "bucket_bytes": [int(sum(by_name[n].size * 4 for n in names)) for names in ddp.buckets],
+    return {"bytes": int(sum(p.numel() * 4 for p in wrapped.parameters())), "buckets": ddp.buckets,
+            "bucket_bytes": [int(sum(by_name[n].numel() * 4 for n in names)) for names in ddp.buckets],
             "raw_us": 1e6 * (t["raw"] - t["no_reduction"]), "ddp_us": 1e6 * (t["ddp"] - t["no_reduction"])}
 
 

@@ -119,3 +119,78 @@ def test_sum_rows(benchmark, device, impl):
     if device == "cuda":
         del g, ones
         peers.free_device_memory()
+
+
+def _adamw_unfused(xp, p, g, m, v, lr=1e-3, wd=1e-2, step=3):
+    p *= 1 - lr * wd
+    m *= 0.9
+    m += 0.1 * g
+    v *= 0.999
+    v += 0.001 * g * g
+    p -= lr / (1 - 0.9 ** step) * m / (xp.sqrt(v) / (1 - 0.999 ** step) ** 0.5 + 1e-8)
+
+
+def _rmsprop_unfused(xp, p, g, sq, lr=1e-2):
+    sq *= 0.99
+    sq += 0.01 * g * g
+    p -= lr * g / (xp.sqrt(sq) + 1e-8)
+
+
+def _adagrad_unfused(xp, p, g, state_sum, lr=1e-2):
+    state_sum += g * g
+    p -= lr * g / (xp.sqrt(state_sum) + 1e-10)
+
+
+# rule -> (state arrays, fused update, unfused update), arrays moved once: p r/w, g r, state r/w
+OPTIM = {
+    "adamw": (2, lambda p, g, s: kernels.adam_step(p, g, *s, 1e-3, 0.9, 0.999, 1e-8, 1e-2, 3,
+                                                   decoupled_weight_decay=True), _adamw_unfused),
+    "rmsprop": (1, lambda p, g, s: kernels.rmsprop_step(p, g, s[0], 1e-2, 0.99, 1e-8, 0.0),
+                _rmsprop_unfused),
+    "adagrad": (1, lambda p, g, s: kernels.adagrad_step(p, g, s[0], 1e-2, 0.0, 1e-10, 0.0, 3),
+                _adagrad_unfused),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("rule", sorted(OPTIM))
+@pytest.mark.parametrize("impl", ["fused", "unfused"])
+def test_optimizer_update(benchmark, device, rule, impl):
+    """One in-place update of a parameter: the fused kernel (the twin on the CPU) against the
+    same rule written as array expressions."""
+    xp = _xp(device)
+    n = GPU_N if device == "cuda" else CPU_N
+    n_state, fused, unfused = OPTIM[rule]
+    rng = np.random.default_rng(0)
+    p, g = (xp.asarray(rng.standard_normal(n, dtype=np.float32)) for _ in range(2))
+    state = [xp.asarray(np.abs(rng.standard_normal(n, dtype=np.float32))) for _ in range(n_state)]
+    fn = (lambda: fused(p, g, state)) if impl == "fused" else (lambda: unfused(xp, p, g, *state))
+    benchmark.group = f"{device}-kernels-optim-{rule}-2^{n.bit_length() - 1}"
+    benchmark.extra_info["impl"] = impl
+    if impl == "unfused":
+        benchmark.extra_info["anchor"] = True
+    _bench(benchmark, device, fn, (3 + 2 * n_state) * n * 4)
+    if device == "cuda":
+        del p, g, state
+        peers.free_device_memory()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("impl", ["kernels.total_norm", "sqrt(sum(g*g)) (unfused)"])
+def test_grad_norm(benchmark, device, impl):
+    """The total 2-norm of 16 gradients (clip_grad_norm_'s reduction): one fused kernel per
+    gradient and one to finish, against a square, a sum and a stack per gradient."""
+    xp = _xp(device)
+    n = (GPU_N if device == "cuda" else CPU_N) // 16
+    rng = np.random.default_rng(0)
+    grads = [xp.asarray(rng.standard_normal(n, dtype=np.float32)) for _ in range(16)]
+    fn = {"kernels.total_norm": lambda: kernels.total_norm(grads, 2.0, 1.0),
+          "sqrt(sum(g*g)) (unfused)": lambda: xp.sqrt(xp.stack([(g * g).sum() for g in grads]).sum())}[impl]
+    benchmark.group = f"{device}-kernels-grad-norm-16x2^{n.bit_length() - 1}"
+    benchmark.extra_info["impl"] = impl
+    if impl != "kernels.total_norm":
+        benchmark.extra_info["anchor"] = True
+    _bench(benchmark, device, fn, 16 * n * 4)
+    if device == "cuda":
+        del grads
+        peers.free_device_memory()

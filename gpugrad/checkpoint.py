@@ -28,11 +28,11 @@ import numpy as np
 from . import backend
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "restore", "architecture_of", "atomic_write",
-           "FORMAT", "VERSION"]
+           "read_arrays", "read_header", "FORMAT", "VERSION", "META_KEY"]
 
 FORMAT = "gpugrad-checkpoint"
 VERSION = 1
-_META = "__meta__"
+META_KEY = _META = "__meta__"
 _MODEL = "model:"
 _OPTIM = "optim:"
 
@@ -149,8 +149,14 @@ def load_checkpoint(path):
         raise CheckpointError(f"checkpoint {path!r} does not exist.")
     if os.path.isdir(path):
         raise CheckpointError(f"checkpoint {path!r} is a directory, not a file.")
-    arrays = _read_arrays(path)
-    header = _read_header(path, arrays)
+    arrays = read_arrays(path)
+    header = read_header(path, arrays)
+    if header.get("kind") is not None:
+        raise CheckpointError(f"checkpoint {path!r} holds a {header['kind']} saved with gg.save, not a "
+                              "training checkpoint: read it with gg.load.")
+    for key in ("parameters", "optimizer", "meta"):
+        if key not in header:
+            raise CheckpointError(f"checkpoint {path!r} is incomplete: its metadata has no {key!r} entry.")
     model_state = _model_state(path, header, arrays)
     optim_state = _optim_state(path, header["optimizer"], arrays)
     leftover = sorted(arrays)
@@ -161,15 +167,17 @@ def load_checkpoint(path):
     return model_state, optim_state, header["meta"]
 
 
-def _read_arrays(path):
-    """Every array of the .npz (CRC-checked), without ever unpickling."""
+def read_arrays(path):
+    """Every array of the .npz at ``path`` (a path or a binary file object) as a dict, each
+    member's CRC checked, never unpickling; CheckpointError saying what is wrong otherwise."""
     try:
         if not zipfile.is_zipfile(path):  # a cut-off zip loses its directory, kept at the end
-            with open(path, "rb") as f:
-                if f.read(6) == b"\x93NUMPY":
-                    raise CheckpointError(
-                        f"checkpoint {path!r} is a single .npy array, not a gpugrad checkpoint (.npz).")
+            if _head(path, 6) == b"\x93NUMPY":
+                raise CheckpointError(
+                    f"checkpoint {path!r} is a single .npy array, not a gpugrad checkpoint (.npz).")
             raise CheckpointError(f"checkpoint {path!r} is truncated or corrupt: it is not a complete .npz (zip) file.")
+        if hasattr(path, "seek"):
+            path.seek(0)
         npz = np.load(path, allow_pickle=False)
         with npz:
             return {key: npz[key] for key in npz.files}  # reading checks each member's CRC
@@ -185,11 +193,21 @@ def _read_arrays(path):
         raise CheckpointError(f"checkpoint {path!r} is truncated or corrupt and cannot be read ({reason}).") from None
 
 
-def _read_header(path, arrays):
-    """The JSON metadata (taken out of ``arrays``), checked for format, version and keys."""
+def _head(source, n):
+    """The first n bytes of a file, named by path or given as a binary file object."""
+    if hasattr(source, "read"):
+        source.seek(0)
+        return source.read(n)
+    with open(source, "rb") as f:
+        return f.read(n)
+
+
+def read_header(path, arrays):
+    """The JSON metadata (taken out of ``arrays``), checked for format and version. A
+    ``kind`` key names what gg.save stored (absent in a training checkpoint)."""
     if _META not in arrays:
         raise CheckpointError(
-            f"checkpoint {path!r} has no {_META} entry: it was not written by gpugrad's save_checkpoint.")
+            f"checkpoint {path!r} has no {_META} entry: it was not written by gpugrad (save_checkpoint or gg.save).")
     raw = arrays.pop(_META)
     try:
         header = json.loads(raw.astype(np.uint8, copy=False).tobytes().decode("utf-8"))
@@ -200,9 +218,6 @@ def _read_header(path, arrays):
     if header.get("version") != VERSION:
         raise CheckpointError(f"checkpoint {path!r} has format version {header.get('version')!r}; this gpugrad reads "
                               f"version {VERSION}.")
-    for key in ("parameters", "optimizer", "meta"):
-        if key not in header:
-            raise CheckpointError(f"checkpoint {path!r} is incomplete: its metadata has no {key!r} entry.")
     return header
 
 

@@ -7,13 +7,14 @@ Random factories draw from the generators :func:`gpugrad.manual_seed` seeds.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
 from . import backend
 from .tensor import FLOAT_KINDS, Tensor, bounds_in_dtype, wrap
 
-__all__ = ["tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn",
+__all__ = ["tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "zeros_like", "ones_like", "randn",
            "rand", "arange", "as_dtype"]
 
 _NUMERIC_KINDS = "biufc"
@@ -89,6 +90,30 @@ def _to_tensor(data, dtype, device, requires_grad, copy):
     t = wrap(arr, dev, bool(requires_grad))
     t.value_bounds = bounds
     return t
+
+
+def from_numpy(ndarray):
+    """A CPU tensor sharing memory with the NumPy array ``ndarray`` (no copy: a change to one
+    shows in the other), as ``torch.from_numpy``."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy takes a NumPy array, got {type(ndarray).__name__}")
+    return _shared_tensor(ndarray, "from_numpy")
+
+
+def from_dlpack(obj):
+    """A tensor sharing memory with ``obj`` (no copy), on obj's device: a PyTorch, JAX, CuPy
+    or NumPy array, anything with ``__dlpack__``. It does not require grad."""
+    return _shared_tensor(backend.from_dlpack(obj), "from_dlpack")
+
+
+def _shared_tensor(array, where):
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"{where}: expected numeric data, got an array of dtype {array.dtype}")
+    if isinstance(array, np.ndarray) and not array.flags.writeable:
+        warnings.warn(f"{where}: the array is read-only; the tensor shares it, so writing to the "
+                      "tensor will fail", UserWarning, stacklevel=3)
+    # No value_bounds: the memory is shared, so the values can change behind the tensor's back.
+    return wrap(array, backend.device_of(array))
 
 
 def _shape_arg(shape):

@@ -126,14 +126,6 @@ class Tensor:
         return self.array.ndim
 
     @property
-    def size(self):
-        """Number of elements (NumPy's ``size``)."""
-        return int(self.array.size)
-
-    def numel(self):
-        return int(self.array.size)
-
-    @property
     def is_leaf(self):
         return self.grad_fn is None
 
@@ -187,6 +179,20 @@ class Tensor:
         if self.device.type != "cpu":
             raise TypeError(f"cannot convert a tensor on {self.device} to NumPy implicitly; call .numpy()")
         return self.array if dtype is None else self.array.astype(dtype)
+
+    # ------------------------------------------------------------------ DLPack (zero-copy exchange)
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """Export this tensor's memory (no copy) to another library: ``torch.from_dlpack(t)``,
+        ``jax.dlpack.from_dlpack(t)``, ``cupy.from_dlpack(t)``, ``np.from_dlpack(t)``. As in
+        PyTorch, a tensor that requires grad must be detached first."""
+        if self.requires_grad:
+            raise RuntimeError("cannot export a tensor that requires grad through DLPack (its "
+                               "changes would bypass autograd): export t.detach()")
+        given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return self.array.__dlpack__(**{k: v for k, v in given.items() if v is not None})
+
+    def __dlpack_device__(self):
+        return self.array.__dlpack_device__()
 
     def __repr__(self):
         body = np.array2string(backend.to_numpy(self.array), separator=", ", prefix="tensor(")

@@ -2,21 +2,30 @@
 // 16-byte aligned pointers (through gg::map_packs of common.cuh: vectorised with a scalar tail;
 // launch with 256 threads per block, any grid). The arithmetic is in optim.cuh.
 //
+// Every kernel takes (p, g, <state arrays>, n, <scalars>, <flags>). A state array an option
+// leaves unused (SGD's buf without momentum, Adam's v_max without amsgrad, RMSprop's grad_avg
+// when not centered and buf without momentum) is neither loaded nor stored: pass any valid
+// pointer (p) for it.
+//
 //   sgd_step_S(T* p, const T* g, T* buf, long long n, T lr, T momentum,
 //              T one_minus_dampening, T weight_decay, int use_momentum, int nesterov,
-//              int first_step)
-//       buf is only touched when use_momentum != 0 (pass any valid pointer otherwise), and
-//       only written, not read, when first_step != 0.
-//   adam_step_S(T* p, const T* g, T* m, T* v, long long n, T step_size, T beta1,
+//              int first_step, int maximize)
+//       buf is only written, not read, when first_step != 0.
+//   adam_step_S(T* p, const T* g, T* m, T* v, T* v_max, long long n, T step_size, T beta1,
 //               T one_minus_beta1, T beta2, T one_minus_beta2, T bias_correction2_sqrt,
-//               T eps, T weight_decay)
+//               T eps, T weight_decay, T param_scale, int amsgrad, int maximize)
+//   rmsprop_step_S(T* p, const T* g, T* square_avg, T* grad_avg, T* buf, long long n, T lr,
+//                  T alpha, T one_minus_alpha, T eps, T weight_decay, T momentum,
+//                  int centered, int use_momentum, int maximize)
+//   adagrad_step_S(T* p, const T* g, T* state_sum, long long n, T clr, T eps, T weight_decay,
+//                  int maximize)
 #include "common.cuh"
 #include "optim.cuh"
 
 #define GG_OPTIM_KERNELS(T, S)                                                               \
     extern "C" __global__ void __launch_bounds__(256) sgd_step_##S(                          \
         T* p, const T* g, T* buf, long long n, T lr, T momentum, T one_minus_dampening,      \
-        T weight_decay, int use_momentum, int nesterov, int first_step) {                    \
+        T weight_decay, int use_momentum, int nesterov, int first_step, int maximize) {      \
         const T* in[1] = {g};                                                                \
         T* out[2] = {p, buf};                                                                \
         /* p is read and written; buf is read unless first_step, written with momentum */   \
@@ -24,18 +33,43 @@
         const unsigned store = 1u | (use_momentum ? 2u : 0u);                                \
         gg::map_packs(n, in, out, load, store, [=](long long, const T (&x)[1], T (&y)[2]) {  \
             gg::sgd_update(y[0], x[0], y[1], lr, momentum, one_minus_dampening,              \
-                           weight_decay, use_momentum != 0, nesterov != 0, first_step != 0); \
+                           weight_decay, use_momentum != 0, nesterov != 0, first_step != 0,  \
+                           maximize != 0);                                                   \
         });                                                                                  \
     }                                                                                        \
     extern "C" __global__ void __launch_bounds__(256) adam_step_##S(                         \
-        T* p, const T* g, T* m, T* v, long long n, T step_size, T beta1, T one_minus_beta1,  \
-        T beta2, T one_minus_beta2, T bias_correction2_sqrt, T eps, T weight_decay) {        \
+        T* p, const T* g, T* m, T* v, T* v_max, long long n, T step_size, T beta1,           \
+        T one_minus_beta1, T beta2, T one_minus_beta2, T bias_correction2_sqrt, T eps,       \
+        T weight_decay, T param_scale, int amsgrad, int maximize) {                          \
         const T* in[1] = {g};                                                                \
-        T* out[3] = {p, m, v};                                                               \
-        gg::map_packs(n, in, out, 7u, 7u, [=](long long, const T (&x)[1], T (&y)[3]) {       \
-            gg::adam_update(y[0], x[0], y[1], y[2], step_size, beta1, one_minus_beta1,       \
+        T* out[4] = {p, m, v, v_max};                                                        \
+        const unsigned used = 7u | (amsgrad ? 8u : 0u);                                      \
+        gg::map_packs(n, in, out, used, used, [=](long long, const T (&x)[1], T (&y)[4]) {   \
+            gg::adam_update(y[0], x[0], y[1], y[2], y[3], step_size, beta1, one_minus_beta1, \
                             beta2, one_minus_beta2, bias_correction2_sqrt, eps,              \
-                            weight_decay);                                                   \
+                            weight_decay, param_scale, amsgrad != 0, maximize != 0);         \
+        });                                                                                  \
+    }                                                                                        \
+    extern "C" __global__ void __launch_bounds__(256) rmsprop_step_##S(                      \
+        T* p, const T* g, T* square_avg, T* grad_avg, T* buf, long long n, T lr, T alpha,    \
+        T one_minus_alpha, T eps, T weight_decay, T momentum, int centered,                  \
+        int use_momentum, int maximize) {                                                    \
+        const T* in[1] = {g};                                                                \
+        T* out[4] = {p, square_avg, grad_avg, buf};                                          \
+        const unsigned used = 3u | (centered ? 4u : 0u) | (use_momentum ? 8u : 0u);         \
+        gg::map_packs(n, in, out, used, used, [=](long long, const T (&x)[1], T (&y)[4]) {   \
+            gg::rmsprop_update(y[0], x[0], y[1], y[2], y[3], lr, alpha, one_minus_alpha,     \
+                               eps, weight_decay, momentum, centered != 0,                   \
+                               use_momentum != 0, maximize != 0);                            \
+        });                                                                                  \
+    }                                                                                        \
+    extern "C" __global__ void __launch_bounds__(256) adagrad_step_##S(                      \
+        T* p, const T* g, T* state_sum, long long n, T clr, T eps, T weight_decay,           \
+        int maximize) {                                                                      \
+        const T* in[1] = {g};                                                                \
+        T* out[2] = {p, state_sum};                                                          \
+        gg::map_packs(n, in, out, 3u, 3u, [=](long long, const T (&x)[1], T (&y)[2]) {       \
+            gg::adagrad_update(y[0], x[0], y[1], clr, eps, weight_decay, maximize != 0);     \
         });                                                                                  \
     }
 

@@ -31,3 +31,36 @@ def rng():
 def to_np(t):
     """Values of a Tensor (or array) as a NumPy array."""
     return t.numpy() if isinstance(t, gg.Tensor) else gg.backend.to_numpy(t)
+
+
+def _skip_reason(report):
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        reason = str(report.longrepr[2])
+    else:
+        reason = str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ").strip()
+    if reason.startswith("could not import '"):    # pytest.importorskip
+        reason = f"{reason.split(chr(39))[1]} is not installed"
+    return reason
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line, just before pytest's own totals, that says why tests were skipped, e.g.
+    ``584 GPU tests skipped: no CUDA device (CuPy is not installed); 12 skipped: torch is not installed``."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    gpu, other = 0, {}
+    for report in skipped:
+        if "gpu" in getattr(report, "keywords", ()):   # a module skipped at collection has none
+            gpu += 1
+        else:
+            reason = _skip_reason(report)
+            other[reason] = other.get(reason, 0) + 1
+    parts = []
+    if gpu:
+        why = gg.backend.cuda_unavailable_reason()
+        parts.append(f"{gpu} GPU tests skipped: " + (f"no CUDA device ({why})" if why else
+                                                       "deselected or skipped by their own condition"))
+    parts += [f"{n} skipped: {reason}" for reason, n in sorted(other.items(), key=lambda kv: -kv[1])]
+    terminalreporter.write_line("; ".join(parts))

@@ -197,7 +197,7 @@ def test_leaf_backward_and_tensor_basics(device):
     x.backward()
     assert x.grad.item() == 1.0
     t = gg.tensor([[1, 2], [3, 4]], device=device)
-    assert t.dtype == np.int64 and t.shape == (2, 2) and t.size == 4 and t.ndim == 2
+    assert t.dtype == np.int64 and t.shape == (2, 2) and t.size() == (2, 2) and t.numel() == 4 and t.ndim == 2
     assert gg.tensor([1.0]).dtype == np.float32
     assert gg.tensor(np.zeros(2, np.float64)).dtype == np.float64
     assert gg.tensor([True]).dtype == np.bool_

@@ -265,78 +265,56 @@ def test_softmax_xent_float16(cp):
 
 # ----------------------------------------------------------------------------- optimizers
 
-from test_kernels_host import SGD_CONFIGS  # noqa: E402  (the same settings as the host checks)
+from test_kernels_host import (OPTIM_CASES, optim_case_id, optim_state,  # noqa: E402
+                               optim_update)  # (the same cases as the host checks)
+
+
+# every size for the first case of each family, the sizes around a 16-byte pack for the others
+_FIRST_OF_FAMILY = {family: options for family, options in reversed(OPTIM_CASES)}
+OPTIM_SIZES = [pytest.param(case, n, id=f"{optim_case_id(case)}-{n}") for case in OPTIM_CASES
+               for n in (SIZES if _FIRST_OF_FAMILY[case[0]] is case[1] else SIZES[:5])]
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("config", SGD_CONFIGS)
-def test_sgd_matches_twin(cp, paths, dtype, n, layout, config):
+@pytest.mark.parametrize("case,n", OPTIM_SIZES)
+def test_optimizer_updates_match_twins(cp, paths, dtype, n, layout, case):
+    family, options = case
     rng = np.random.default_rng(7)
-    p, buf = random(rng, n, dtype), np.zeros(n, dtype)
-    pd, bufd = to_device(cp, p, layout), to_device(cp, buf, layout)
-    use_buf = config["momentum"] != 0
-    for step in range(3):
+    p = random(rng, n, dtype)
+    state = optim_state(family, options, p.shape, dtype)
+    pd = to_device(cp, p, layout)
+    state_d = {k: to_device(cp, a, layout) for k, a in state.items()}
+    for step in range(1, 4):
         g = random(rng, n, dtype)
         gd = to_device(cp, g, layout)
-        args = dict(lr=0.1, first_step=step == 0, **config)
-        K.sgd_step(p, g, buf if use_buf else None, **args)
-        K.sgd_step(pd, gd, bufd if use_buf else None, **args)
+        optim_update(K, family, options, p, g, state, step)
+        optim_update(K, family, options, pd, gd, state_d, step)
         np.testing.assert_array_equal(cp.asnumpy(gd), g)          # g is left alone
     assert_close(pd, p, dtype, cp)
-    if use_buf:
-        assert_close(bufd, buf, dtype, cp)
-    assert {p for p, _ in paths} == {expected_path(pd, gd, *([bufd] if use_buf else []))}
+    for name, a in state.items():
+        assert_close(state_d[name], a, dtype, cp)
+    assert {p for p, _ in paths} == {expected_path(pd, gd, *state_d.values())}
 
 
-@pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("n", SIZES)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-def test_adam_matches_twin(cp, paths, dtype, n, layout, weight_decay):
-    rng = np.random.default_rng(8)
-    p = random(rng, n, dtype)
-    m, v = np.zeros(n, dtype), np.zeros(n, dtype)
-    pd, md, vd = (to_device(cp, a, layout) for a in (p, m, v))
-    for step in range(1, 4):
-        g = random(rng, n, dtype)
-        gd = to_device(cp, g, layout)
-        args = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay, step=step)
-        K.adam_step(p, g, m, v, **args)
-        K.adam_step(pd, gd, md, vd, **args)
-    for got, want in ((pd, p), (md, m), (vd, v)):
-        assert_close(got, want, dtype, cp)
-    assert {p for p, _ in paths} == {expected_path(pd, gd, md, vd)}
-
-
-def test_optimizers_float16_use_elementwise_kernels(cp, paths):
+@pytest.mark.parametrize("case", OPTIM_CASES, ids=optim_case_id)
+def test_optimizers_float16_use_elementwise_kernels(cp, paths, case):
     """float16 state is updated in float and rounded once per step: the oracle is the float32
     twin fed the same rounded state each step."""
+    family, options = case
     rng = np.random.default_rng(9)
     n = 1023
-    p = random(rng, n, np.float16)
-    buf = np.zeros(n, np.float16)
-    pd, bufd = cp.asarray(p), cp.asarray(buf)
-    for step in range(3):
-        g = random(rng, n, np.float16)
-        args = dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=1e-2, nesterov=True,
-                    first_step=step == 0)
-        p32, buf32 = cp.asnumpy(pd).astype(np.float32), cp.asnumpy(bufd).astype(np.float32)
-        K.sgd_step(p32, g.astype(np.float32), buf32, **args)
-        K.sgd_step(pd, cp.asarray(g), bufd, **args)
-        assert_close(pd, p32.astype(np.float16), np.float16, cp, atol=1e-4)
-        assert_close(bufd, buf32.astype(np.float16), np.float16, cp, atol=1e-4)
-    m, v = cp.zeros(n, cp.float16), cp.zeros(n, cp.float16)
+    pd = cp.asarray(random(rng, n, np.float16))
+    state_d = {k: cp.asarray(a) for k, a in optim_state(family, options, (n,), np.float16).items()}
     for step in range(1, 4):
         g = random(rng, n, np.float16)
-        p32, m32, v32 = (cp.asnumpy(a).astype(np.float32) for a in (pd, m, v))
-        args = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, step=step)
-        K.adam_step(p32, g.astype(np.float32), m32, v32, **args)
-        K.adam_step(pd, cp.asarray(g), m, v, **args)
+        p32 = cp.asnumpy(pd).astype(np.float32)
+        state32 = {k: cp.asnumpy(a).astype(np.float32) for k, a in state_d.items()}
+        optim_update(K, family, options, p32, g.astype(np.float32), state32, step)
+        optim_update(K, family, options, pd, cp.asarray(g), state_d, step)
         assert_close(pd, p32.astype(np.float16), np.float16, cp, atol=1e-4)
-        assert_close(m, m32.astype(np.float16), np.float16, cp, atol=1e-4)
-        assert_close(v, v32.astype(np.float16), np.float16, cp, atol=1e-6)
+        for name, a in state32.items():
+            assert_close(state_d[name], a.astype(np.float16), np.float16, cp, atol=1e-4)
     assert {p for p, _ in paths} == {"elementwise"}
 
 
@@ -352,6 +330,26 @@ def test_sum_rows_matches_twin(cp, dtype, shape, layout):
     # a reduction in another order: bound the error by the column's L1 norm
     np.testing.assert_allclose(cp.asnumpy(got), K.sum_rows(g), rtol=0,
                                atol=rtol(dtype) * np.abs(g).sum(axis=0).max())
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, math.inf])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_total_norm_matches_twin(cp, p, layout):
+    """Norms accumulate in double on both sides, in another order: 1e-12 relative."""
+    rng = np.random.default_rng(11)
+    host = [random(rng, n, dtype) for n, dtype in
+            [(1, np.float32), (1023, np.float64), (2 ** 20 + 3, np.float32), (0, np.float32),
+             (300 * 1024 + 5, np.float32), (77, np.float16)] if n or layout == "contiguous"]
+    for max_norm in (1.0, 1e12):
+        want_norm, want_coef = K.total_norm(host, p, max_norm)
+        norm, coef = K.total_norm([to_device(cp, a, layout) for a in host], p, max_norm)
+        assert isinstance(norm, cp.ndarray) and norm.shape == () and norm.dtype == np.float64
+        np.testing.assert_allclose(cp.asnumpy(norm), want_norm, rtol=1e-12)
+        np.testing.assert_allclose(cp.asnumpy(coef), want_coef, rtol=1e-12)
+    big = host[2]
+    norm32, _ = K.total_norm([cp.asarray(big)], p)
+    assert big.dtype == norm32.dtype == np.float32
+    np.testing.assert_allclose(cp.asnumpy(norm32), K.total_norm([big], p)[0], rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- caching, syncs
@@ -393,6 +391,8 @@ def test_no_host_sync(cp):
     b = cp.asarray(random(rng, 10, np.float32))
     labels = cp.asarray(rng.integers(0, 10, 256))
     p, g, buf, m, v = (cp.asarray(random(rng, 1023, np.float32)) for _ in range(5))
+    square_avg, grad_avg, state_sum = (cp.abs(a) for a in (m, v, buf))
+    m, v = cp.abs(m), cp.abs(v)
 
     def step():
         z = K.bias_act_fwd(x, b, "relu")
@@ -404,6 +404,12 @@ def test_no_host_sync(cp):
         K.sgd_step(p, g, buf, 0.1, 0.9, 0.0, 1e-4, True, False)
         K.sgd_step(p[::2], g[::2], buf[::2], 0.1, 0.9, 0.0, 1e-4, True, False)
         K.adam_step(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.0, 3)
+        K.adam_step(p[::2], g[::2], m[::2], v[::2], 1e-3, 0.9, 0.999, 1e-8, 1e-2, 3,
+                    v_max=buf[::2], decoupled_weight_decay=True)
+        K.rmsprop_step(p, g, square_avg, 1e-2, 0.99, 1e-8, 0.0, 0.9, grad_avg=grad_avg * 0.1,
+                       momentum_buffer=buf)
+        K.adagrad_step(p, g, state_sum, 1e-2, 0.0, 1e-10, 0.0, 2)
+        K.total_norm([p, g[::2], buf], 2.0, 1.0)
 
     step()                                       # compile everything first
     cp.cuda.Device().synchronize()

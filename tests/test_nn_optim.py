@@ -72,7 +72,7 @@ def test_module_to_moves_parameters(device):
 
 def _fixed_grads(params, step):
     for i, p in enumerate(params):
-        p.grad = gg.tensor(np.sin(np.arange(p.size).reshape(p.shape) + step + i), dtype=p.dtype, device=p.device)
+        p.grad = gg.tensor(np.sin(np.arange(p.numel()).reshape(p.shape) + step + i), dtype=p.dtype, device=p.device)
 
 
 @pytest.mark.parametrize("kw", [

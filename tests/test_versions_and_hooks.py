@@ -24,7 +24,7 @@ def test_writing_through_data_after_forward_makes_backward_name_the_op(device):
 def test_reading_through_array_or_numpy_does_not_count_as_a_write(device):
     a = f64([1.0, 2.0, 3.0], device)
     z = (a * a).sum()
-    _ = a.array, a.numpy(), a.item if a.size == 1 else None
+    _ = a.array, a.numpy(), a.item if a.numel() == 1 else None
     z.backward()
     np.testing.assert_allclose(a.grad.numpy(), [2.0, 4.0, 6.0])
 

@@ -8,7 +8,7 @@ gpugrad that imports cupy, and it does so lazily (see :mod:`.cuda`).
 * :mod:`.arrays`: an array's device and module, transfers;
 * :mod:`.random`: the seeded generators.
 """
-from .arrays import array_module, device_of, is_array, to_device, to_numpy
+from .arrays import array_module, device_of, from_dlpack, is_array, to_device, to_numpy
 from .cuda import (cuda_available, cuda_device_count, cuda_unavailable_reason, cupy_module,
                    is_out_of_memory, load_cupy, out_of_memory_error)
 from .device import (CPU, Device, get_default_device, resolve_device, set_default_device,
@@ -18,6 +18,6 @@ from .random import cpu_generator, manual_seed
 __all__ = [
     "Device", "CPU", "resolve_device", "get_default_device", "set_default_device", "synchronize",
     "cuda_available", "cuda_unavailable_reason", "cuda_device_count", "cupy_module", "load_cupy",
-    "is_out_of_memory", "out_of_memory_error", "is_array", "device_of", "array_module",
+    "is_out_of_memory", "out_of_memory_error", "is_array", "device_of", "array_module", "from_dlpack",
     "to_device", "to_numpy", "cpu_generator", "manual_seed",
 ]

@@ -6,7 +6,10 @@ import numpy as np
 from .cuda import load_cupy, loaded_cupy
 from .device import CPU, Device
 
-__all__ = ["is_array", "device_of", "array_module", "to_device", "to_numpy"]
+__all__ = ["is_array", "device_of", "array_module", "to_device", "to_numpy", "from_dlpack"]
+
+# DLPack device types (dlpack.h): where an exported tensor's memory lives
+_DL_CPU, _DL_CUDA, _DL_CUDA_HOST, _DL_CUDA_MANAGED = 1, 2, 3, 13
 
 
 def _is_cupy_array(obj) -> bool:
@@ -64,3 +67,25 @@ def to_numpy(array) -> np.ndarray:
     if _is_cupy_array(array):
         return array.get()
     return np.asarray(array)
+
+
+def from_dlpack(obj):
+    """A NumPy (CPU) or CuPy (CUDA) array sharing memory with ``obj``: any object with
+    ``__dlpack__`` and ``__dlpack_device__`` (a PyTorch, JAX, CuPy or NumPy array, a gpugrad
+    Tensor). Nothing is copied."""
+    if not (hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__")):
+        what = "a DLPack capsule" if type(obj).__name__ == "PyCapsule" else f"a {type(obj).__name__}"
+        raise TypeError(f"from_dlpack takes an array with __dlpack__ and __dlpack_device__ (a tensor "
+                        f"of PyTorch, JAX, CuPy or NumPy), got {what}; pass the tensor itself")
+    kind, index = obj.__dlpack_device__()
+    if kind == _DL_CPU:
+        return np.from_dlpack(obj)
+    if kind in (_DL_CUDA, _DL_CUDA_MANAGED):
+        cp = load_cupy()
+        if cp is None:
+            raise RuntimeError(f"from_dlpack: the array is on CUDA device {index}, but CuPy is not "
+                               "installed (see README: Installing for a GPU)")
+        with cp.cuda.Device(int(index)):
+            return cp.from_dlpack(obj)
+    raise BufferError(f"from_dlpack: the array lives on DLPack device type {kind} (device {index}); "
+                      "gpugrad takes CPU (1) and CUDA (2, 13) memory")

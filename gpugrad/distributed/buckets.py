@@ -36,7 +36,7 @@ def assign_buckets(params, cap_bytes, first_cap_bytes=FIRST_BUCKET_MB * MB) -> l
         p = params[i]
         entry = open_buckets.setdefault((p.device, p.dtype), [[], 0])
         entry[0].append(i)
-        entry[1] += p.size * p.dtype.itemsize
+        entry[1] += p.numel() * p.dtype.itemsize
         if entry[1] >= (cap_bytes if closed else min(cap_bytes, first_cap_bytes)):
             closed.append(entry[0])
             del open_buckets[(p.device, p.dtype)]
@@ -49,13 +49,13 @@ class Bucket:
     def __init__(self, params, indices):
         self.params, self.indices = params, indices
         dev = params[0].device
-        self.nbytes = sum(p.size * p.dtype.itemsize for p in params)
+        self.nbytes = sum(p.numel() * p.dtype.itemsize for p in params)
         with dev.context():
-            self.flat = dev.xp.empty(sum(p.size for p in params), dtype=params[0].dtype)
+            self.flat = dev.xp.empty(sum(p.numel() for p in params), dtype=params[0].dtype)
         self.views, offset = [], 0
         for p in params:
-            self.views.append(self.flat[offset:offset + p.size])
-            offset += p.size
+            self.views.append(self.flat[offset:offset + p.numel()])
+            offset += p.numel()
         self.pending = len(params)   # gradients not final yet in this round
         self.work = None             # the all-reduce in flight
 

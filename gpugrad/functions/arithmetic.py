@@ -11,9 +11,10 @@ import numpy as np
 
 from .. import backend, kernels
 from ..autograd import Function
+from ..tensor import Tensor
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clip",
-           "maximum", "minimum", "sum_to"]
+           "clamp", "maximum", "minimum", "sum_to"]
 
 
 def sum_to(g, shape):
@@ -312,3 +313,14 @@ def clip(x, lo=None, hi=None):
     if lo is None and hi is None:
         raise ValueError("clip: give at least one of min and max")
     return Clip(lo, hi)(x)
+
+
+def clamp(x, min=None, max=None):  # noqa: A002 (PyTorch's names)
+    """PyTorch's clamp: ``clip`` for number bounds; a Tensor bound is an elementwise
+    ``maximum`` / ``minimum`` (broadcast, differentiable in both)."""
+    if min is None and max is None:
+        raise ValueError("clamp: give at least one of min and max")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        y = x if min is None else maximum(x, min)
+        return y if max is None else minimum(y, max)
+    return clip(x, min, max)

@@ -26,16 +26,34 @@ def reshape(self, *shape_):
     return shape.reshape(self, _shape_args(shape_))
 
 
-def transpose(self, *axes):
-    axes = _shape_args(axes)
-    return shape.transpose(self, axes or None)
+def transpose(self, *dims, **kwargs):
+    """``transpose(dim0, dim1)`` swaps two axes, as in PyTorch; ``transpose()`` reverses them
+    all, as ``.T`` does. NumPy's ``transpose(axes)`` (a full permutation) is ``permute``: a call
+    meaning that raises instead of silently doing something else."""
+    if kwargs:
+        if set(kwargs) - {"dim0", "dim1"} or len(dims) + len(kwargs) != 2:
+            raise TypeError(f"transpose() takes dim0 and dim1, got {dims} and {sorted(kwargs)}")
+        dims = dims + tuple(kwargs[k] for k in ("dim0", "dim1")[len(dims):])
+    if not dims:
+        return shape.transpose(self, None)
+    if len(dims) == 2 and not any(isinstance(d, (tuple, list)) for d in dims):
+        return shape.swap_axes(self, *dims)
+    raise TypeError(f"transpose{dims!r}: transpose takes two dims to swap, as in PyTorch "
+                    f"(transpose(dim0, dim1)), or none to reverse the axes (as .T); to reorder "
+                    f"all the axes (NumPy's transpose(axes)) use permute(*dims)")
 
 
-def flatten(self, start_axis=0):
-    """Collapse the axes from ``start_axis`` on into one (``flatten(1)`` keeps the batch axis)."""
-    dims = self.array.shape
-    start_axis = start_axis % max(len(dims), 1)
-    return shape.reshape(self, tuple(dims[:start_axis]) + (-1,))
+def permute(self, *dims):
+    return shape.permute(self, _shape_args(dims))
+
+
+def size(self, dim=None):
+    """The shape (a tuple), or the length of axis ``dim``, as PyTorch's ``size()``."""
+    if dim is None:
+        return tuple(self.array.shape)
+    if self.array.ndim == 0:
+        raise IndexError(f"size({dim}): a 0-d tensor has no dimensions")
+    return self.array.shape[shape.normalize_axis(dim, self.array.ndim, "size")]
 
 
 def to(self, device=None, dtype=None):
@@ -82,16 +100,19 @@ _METHODS = {
     "__ge__": comparison.greater_equal,
     # elementwise maths and activations
     "exp": arithmetic.exp, "log": arithmetic.log, "sqrt": arithmetic.sqrt, "abs": arithmetic.abs,
-    "clip": arithmetic.clip, "relu": activation.relu, "sigmoid": activation.sigmoid,
+    "clip": arithmetic.clip, "clamp": arithmetic.clamp, "relu": activation.relu, "sigmoid": activation.sigmoid,
     "tanh": activation.tanh, "softmax": activation.softmax, "log_softmax": activation.log_softmax,
     # reductions
     "sum": reduction.sum, "mean": reduction.mean, "max": reduction.max, "min": reduction.min,
     "argmax": reduction.argmax, "argmin": reduction.argmin, "any": reduction.any,
     "all": reduction.all,
     # shape
-    "reshape": reshape, "view": reshape, "flatten": flatten, "transpose": transpose,
+    "reshape": reshape, "view": reshape, "flatten": shape.flatten, "unflatten": shape.unflatten,
+    "transpose": transpose, "permute": permute,
     "T": property(lambda self: shape.transpose(self, None)), "__getitem__": shape.getitem,
     "__iter__": __iter__,
+    # sizes, as PyTorch spells them (ndim and shape are Tensor's own properties)
+    "size": size, "numel": lambda self: int(self.array.size), "dim": lambda self: self.array.ndim,
     # devices and dtypes
     "to": to, "cpu": lambda self: to(self, "cpu"),
     "cuda": lambda self, index=0: to(self, f"cuda:{index}"), "astype": astype,

@@ -11,7 +11,8 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, bounds_in_dtype, wrap
 
-__all__ = ["reshape", "transpose", "getitem", "concatenate", "stack", "astype", "to_device"]
+__all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "getitem",
+           "concatenate", "stack", "astype", "to_device", "normalize_axis"]
 
 
 class Reshape(Function):
@@ -161,7 +162,68 @@ def reshape(x, shape):
 
 
 def transpose(x, axes=None):
+    """NumPy's transpose: ``axes`` a permutation of all the axes, None reverses them."""
     return _keep_bounds(Transpose(None if axes is None else tuple(axes))(x), x)
+
+
+def normalize_axis(axis, ndim, op):
+    """``axis`` as an index in [0, ndim) by PyTorch's rule (a 0-d tensor takes 0 or -1);
+    IndexError naming ``op`` when it is out of range."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: a dimension must be an int, got {type(axis).__name__}")
+    n = max(ndim, 1)
+    if not -n <= axis < n:
+        raise IndexError(f"{op}: dimension {axis} is out of range for a tensor of {ndim} "
+                         f"dimension(s) (expected one in [{-n}, {n - 1}])")
+    return int(axis) % n
+
+
+def permute(x, dims):
+    """PyTorch's permute: axis i of the result is axis ``dims[i]`` of x (a view)."""
+    dims = tuple(normalize_axis(d, x.ndim, "permute") for d in dims)
+    if len(dims) != x.ndim or len(set(dims)) != len(dims):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} axes of a "
+                         f"tensor of shape {x.shape}")
+    return transpose(x, dims)
+
+
+def swap_axes(x, dim0, dim1):
+    """PyTorch's transpose(dim0, dim1): x with two axes swapped (a view)."""
+    a, b = (normalize_axis(d, x.ndim, "transpose") for d in (dim0, dim1))
+    order = list(range(x.ndim))
+    if x.ndim:
+        order[a], order[b] = b, a
+    return transpose(x, order)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """PyTorch's flatten: axes start_dim..end_dim (inclusive) collapsed into one; a 0-d tensor
+    becomes shape (1,)."""
+    start = normalize_axis(start_dim, x.ndim, "flatten")
+    end = normalize_axis(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a "
+                         f"tensor of shape {x.shape}")
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    dims = x.shape
+    size = int(np.prod(dims[start:end + 1], dtype=np.int64))
+    return reshape(x, dims[:start] + (size,) + dims[end + 1:])
+
+
+def unflatten(x, dim, sizes):
+    """PyTorch's unflatten: axis ``dim`` split into ``sizes`` (one of them may be -1)."""
+    axis = normalize_axis(dim, x.ndim, "unflatten")
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise ValueError("unflatten: sizes must not be empty")
+    length = x.shape[axis] if x.ndim else 1
+    known = int(np.prod([s for s in sizes if s != -1], dtype=np.int64))
+    if sizes.count(-1) > 1 or any(s < -1 for s in sizes) or (
+            -1 not in sizes and known != length) or (-1 in sizes and (known == 0 or length % known)):
+        raise ValueError(f"unflatten: sizes {sizes} do not multiply to dimension {dim} of size "
+                         f"{length} of a tensor of shape {x.shape}")
+    return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
 
 
 def _raw_index(index):

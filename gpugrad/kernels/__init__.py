@@ -11,13 +11,13 @@ from .activations import (ACTIVATION_CODES, activation_bwd, activation_fwd, bias
                           relu_bwd, relu_fwd, sigmoid_bwd, sigmoid_fwd)
 from .loader import (ELEMENTWISE_PRELUDE, ELEMENTWISE_SPECS, KERNEL_DIR, NVRTC_OPTIONS,
                      elementwise_kernel, kernel_source, raw_kernel)
-from .optim import adam_step, sgd_step
-from .reduction import sum_rows
+from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
+from .reduction import sum_rows, total_norm
 from .softmax_xent import softmax_xent_bwd, softmax_xent_fwd
 
 __all__ = [
     "KERNEL_DIR", "NVRTC_OPTIONS", "ELEMENTWISE_SPECS", "ELEMENTWISE_PRELUDE", "kernel_source",
     "raw_kernel", "elementwise_kernel", "ACTIVATION_CODES", "sigmoid_fwd", "sigmoid_bwd",
     "relu_fwd", "relu_bwd", "activation_fwd", "activation_bwd", "bias_act_fwd", "softmax_xent_fwd",
-    "softmax_xent_bwd", "sgd_step", "adam_step", "sum_rows",
+    "softmax_xent_bwd", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "sum_rows", "total_norm",
 ]

@@ -1,99 +1,121 @@
-"""Fused, in-place optimizer updates with PyTorch's rules (SGD, Adam): the CUDA kernels of
-``kernels/optim.cu`` (arithmetic in ``optim.cuh``) and their NumPy twins. Scalars come from
-Python, so an update never waits on the device."""
+"""Fused, in-place optimizer updates with PyTorch's rules (SGD, Adam / AdamW, RMSprop, Adagrad):
+the CUDA kernels of ``kernels/optim.cu`` (arithmetic in ``optim.cuh``) and their NumPy twins.
+Scalars come from Python, so an update never waits on the device.
+
+Every family is one ``gg::<family>_update(p, g, <state>..., <scalars>..., <flags>...)`` in
+optim.cuh, with the same arguments here: a vectorised RawKernel ``<family>_step_f32/f64`` for
+contiguous aligned float32/float64 arrays, an ElementwiseKernel per set of state arrays the
+options use (``adam_step`` / ``adam_step_amsgrad``, ...) for strided views and float16, and the
+NumPy twin ``_<family>_np`` with the kernel's argument order.
+"""
 from __future__ import annotations
 
+import itertools
 import math
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from .. import backend
 from . import loader
-from .loader import (RAW_SCALAR, check_floating, define_elementwise, define_raw, raw_suffix)
+from .loader import RAW_SCALAR, check_floating, define_elementwise, define_raw, raw_suffix
 
-__all__ = ["sgd_step", "adam_step"]
+__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "UPDATE_FAMILIES",
+           "ELEMENTWISE_UPDATES"]
 
-define_raw("optim.cu", "sgd_step", "adam_step")
-define_elementwise(
-    "sgd_step", "T g, float64 lr, float64 weight_decay", "T p",
-    "A p_ = (A)p, buf_ = A(0);"
-    " gg::sgd_update(p_, (A)g, buf_, (A)lr, A(0), A(1), (A)weight_decay, false, false, false);"
-    " p = (T)p_",
-    "optim.cuh")
-define_elementwise(
-    "sgd_step_momentum",
-    "T g, float64 lr, float64 momentum, float64 one_minus_dampening,"
-    " float64 weight_decay, int32 nesterov, int32 first_step", "T p, T buf",
-    "A p_ = (A)p, buf_ = (A)buf;"
-    " gg::sgd_update(p_, (A)g, buf_, (A)lr, (A)momentum, (A)one_minus_dampening,"
-    " (A)weight_decay, true, nesterov != 0, first_step != 0);"
-    " p = (T)p_; buf = (T)buf_",
-    "optim.cuh")
-define_elementwise(
-    "adam_step",
-    "T g, float64 step_size, float64 beta1, float64 one_minus_beta1, float64 beta2,"
-    " float64 one_minus_beta2, float64 bias_correction2_sqrt, float64 eps,"
-    " float64 weight_decay", "T p, T m, T v",
-    "A p_ = (A)p, m_ = (A)m, v_ = (A)v;"
-    " gg::adam_update(p_, (A)g, m_, v_, (A)step_size, (A)beta1, (A)one_minus_beta1,"
-    " (A)beta2, (A)one_minus_beta2, (A)bias_correction2_sqrt, (A)eps, (A)weight_decay);"
-    " p = (T)p_; m = (T)m_; v = (T)v_",
-    "optim.cuh")
 
-def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step):
-    """One in-place SGD update of parameter p with gradient g (PyTorch's rule); returns None.
+class UpdateFamily(NamedTuple):
+    """One update rule: its state arrays (after p, in kernel order), the optional ones with the
+    tag their ElementwiseKernel variant carries, its scalars and flags, and its NumPy twin."""
+    state: tuple
+    optional: dict
+    scalars: tuple
+    flags: tuple
+    twin: Callable
 
-    ``g = g + weight_decay * p``; with momentum, ``buf = g`` on the first step, else
-    ``buf = momentum * buf + (1 - dampening) * g``, then ``g = g + momentum * buf`` (nesterov)
-    or ``g = buf``; finally ``p -= lr * g``. p and buf are updated in place, g is not
-    modified. buf may be None when momentum == 0. Scalars are Python numbers.
-    """
-    use_momentum = momentum != 0
-    if g.shape != p.shape or (use_momentum and (buf is None or buf.shape != p.shape)):
-        raise ValueError(f"sgd_step: shapes differ (p {p.shape}, g {g.shape}, "
-                         f"buf {None if buf is None else buf.shape}); momentum needs a buffer")
+
+#: family ('sgd_step', ...) -> UpdateFamily
+UPDATE_FAMILIES: dict[str, UpdateFamily] = {}
+#: ElementwiseKernel name -> (family, the state arrays it updates)
+ELEMENTWISE_UPDATES: dict[str, tuple] = {}
+
+
+def _define_update(family, function, state, optional, scalars, flags, twin):
+    """Register family's RawKernels and one ElementwiseKernel per subset of its optional state
+    arrays (an absent one is a dummy accumulator the arithmetic never touches)."""
+    UPDATE_FAMILIES[family] = UpdateFamily(tuple(state), dict(optional), tuple(scalars),
+                                           tuple(flags), twin)
+    define_raw("optim.cu", family)
+    ins = ", ".join(["T g", *(f"float64 {s}" for s in scalars), *(f"int32 {f}" for f in flags)])
+    args = ", ".join(["p_", "(A)g", *(f"{a}_" for a in state), *(f"(A){s}" for s in scalars),
+                      *(f"{f} != 0" for f in flags)])
+    for k in range(len(optional) + 1):
+        for present in itertools.combinations(optional, k):
+            arrays = [a for a in state if a not in optional or a in present]
+            name = family + "".join(f"_{optional[a]}" for a in present)
+            decl = ", ".join(["A p_ = (A)p", *(f"{a}_ = " + (f"(A){a}" if a in arrays else "A(0)")
+                                               for a in state)])
+            store = "; ".join(["p = (T)p_", *(f"{a} = (T){a}_" for a in arrays)])
+            define_elementwise(name, ins, ", ".join(["T p", *(f"T {a}" for a in arrays)]),
+                               f"{decl}; gg::{function}({args}); {store}", "optim.cuh")
+            ELEMENTWISE_UPDATES[name] = (family, tuple(arrays))
+
+
+def _update(family, p, g, state, scalars, flags):
+    """Apply ``family``'s update in place: the twin on NumPy arrays; on CuPy arrays the
+    vectorised RawKernel when every array allows it, else the ElementwiseKernel."""
+    spec = UPDATE_FAMILIES[family]
+    arrays = [state.get(name) for name in spec.state]
+    used = [a for a in arrays if a is not None]
+    if any(a is None and name not in spec.optional for name, a in zip(spec.state, arrays)) or any(
+            a.shape != p.shape for a in (g, *used)):
+        described = ", ".join(f"{name} {None if a is None else a.shape}"
+                              for name, a in zip(spec.state, arrays))
+        raise ValueError(f"{family}: every array needs the parameter's shape {p.shape} "
+                         f"(g {g.shape}, {described})")
     if backend.array_module(p) is np:
-        _sgd_step_np(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step,
-                     use_momentum)
+        spec.twin(p, g, *arrays, *scalars, *flags)
         return None
-    arrays = (p, g, buf) if use_momentum else (p, g)
-    suffix = raw_suffix(*arrays)
+    suffix = raw_suffix(p, g, *used)
     if suffix is None:
-        check_floating("sgd_step", *arrays)
-        if use_momentum:
-            loader.launch_elementwise("sgd_step_momentum", g, lr, momentum, 1.0 - dampening,
-                                weight_decay, int(bool(nesterov)), int(bool(first_step)),
-                                p, buf)
-        else:
-            loader.launch_elementwise("sgd_step", g, lr, weight_decay, p)
+        check_floating(family, p, g, *used)
+        name = family + "".join(f"_{tag}" for a, tag in spec.optional.items() if state.get(a) is not None)
+        loader.launch_elementwise(name, g, *(float(s) for s in scalars),
+                                  *(int(bool(f)) for f in flags), p, *used)
         return None
     T = RAW_SCALAR[suffix]
     n = p.size
     if n:
-        loader.launch_flat(f"sgd_step_{suffix}", n, p.itemsize, (
-            p, g, buf if use_momentum else p, np.int64(n), T(lr), T(momentum),
-            T(1.0 - dampening), T(weight_decay), np.int32(use_momentum),
-            np.int32(bool(nesterov)), np.int32(bool(first_step))))
+        loader.launch_flat(f"{family}_{suffix}", n, p.itemsize, (
+            p, g, *(p if a is None else a for a in arrays), np.int64(n),
+            *(T(s) for s in scalars), *(np.int32(bool(f)) for f in flags)))
     return None
 
 
-def _sgd_step_np(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step,
-                 use_momentum):
-    # d is the update direction; `owned` says it is a temporary of ours we may scale in place.
-    d, owned = g, False
+# ----------------------------------------------------------------------------- the twins
+# Each follows its gg::*_update of optim.cuh operation by operation (the same roundings), with
+# in-place ufuncs and at most one scratch array. `d` is the gradient as the rule uses it.
+
+def _direction(p, g, weight_decay, maximize):
+    """``-g`` if maximize, plus ``weight_decay * p``: a new array, or g itself when neither."""
+    d = np.negative(g) if maximize else g
     if weight_decay != 0:
-        d = np.multiply(p, weight_decay)
-        d += g                                   # g + weight_decay * p
-        owned = True
+        t = np.multiply(p, weight_decay)
+        t += d
+        d = t
+    return d
+
+
+def _sgd_np(p, g, buf, lr, momentum, one_minus_dampening, weight_decay, use_momentum,
+            nesterov, first_step, maximize):
+    d = _direction(p, g, weight_decay, maximize)
+    owned = d is not g                           # a temporary of ours we may scale in place
     if use_momentum:
         if first_step:
             np.copyto(buf, d)                    # buf = g
         else:
             buf *= momentum
-            if dampening != 0:
-                buf += np.multiply(d, 1.0 - dampening)
-            else:
-                buf += d                         # (1 - 0) * g == g exactly
+            buf += d if one_minus_dampening == 1 else np.multiply(d, one_minus_dampening)
         if nesterov:
             t = np.multiply(buf, momentum)
             t += d                               # g + momentum * buf
@@ -107,58 +129,149 @@ def _sgd_step_np(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, fir
     p -= d                                       # p - lr * g
 
 
-def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    """One in-place Adam update (PyTorch's rule, without amsgrad); returns None.
-
-    ``g = g + weight_decay * p``; ``m = beta1 * m + (1 - beta1) * g``;
-    ``v = beta2 * v + (1 - beta2) * g * g``;
-    ``p -= lr / (1 - beta1**step) * (m / (sqrt(v) / sqrt(1 - beta2**step) + eps))``.
-    ``step`` is the 1-based number of this update (t in the bias corrections). p, m and v are
-    updated in place, g is not modified. Scalars are Python numbers.
-    """
-    if not (g.shape == m.shape == v.shape == p.shape):
-        raise ValueError(f"adam_step: shapes differ (p {p.shape}, g {g.shape}, m {m.shape}, "
-                         f"v {v.shape})")
-    if step < 1:
-        raise ValueError(f"adam_step: step counts from 1, got {step}")
-    step_size = lr / (1.0 - beta1 ** step)
-    bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** step)
-    if backend.array_module(p) is np:
-        _adam_step_np(p, g, m, v, step_size, beta1, beta2, bias_correction2_sqrt, eps,
-                      weight_decay)
-        return None
-    scalars = (step_size, beta1, 1.0 - beta1, beta2, 1.0 - beta2, bias_correction2_sqrt,
-               eps, weight_decay)
-    suffix = raw_suffix(p, g, m, v)
-    if suffix is None:
-        check_floating("adam_step", p, g, m, v)
-        loader.launch_elementwise("adam_step", g, *scalars, p, m, v)
-        return None
-    T = RAW_SCALAR[suffix]
-    n = p.size
-    if n:
-        loader.launch_flat(f"adam_step_{suffix}", n, p.itemsize,
-                     (p, g, m, v, np.int64(n), *(T(s) for s in scalars)))
-    return None
-
-
-def _adam_step_np(p, g, m, v, step_size, beta1, beta2, bias_correction2_sqrt, eps,
-                  weight_decay):
-    if weight_decay != 0:
-        d = np.multiply(p, weight_decay)
-        d += g                                   # g + weight_decay * p
-    else:
-        d = g
-    t = np.multiply(d, 1.0 - beta1, out=np.empty_like(p))   # the one scratch array
+def _adam_np(p, g, m, v, v_max, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2,
+             bias_correction2_sqrt, eps, weight_decay, param_scale, amsgrad, maximize):
+    d = _direction(p, g, weight_decay, maximize)
+    if param_scale != 1:
+        p *= param_scale                         # AdamW's decoupled decay
+    t = np.multiply(d, one_minus_beta1, out=np.empty_like(p))   # the one scratch array
     m *= beta1
     m += t                                       # beta1 * m + (1 - beta1) * g
     np.multiply(d, d, out=t)
-    t *= 1.0 - beta2
+    t *= one_minus_beta2
     v *= beta2
     v += t                                       # beta2 * v + (1 - beta2) * g * g
-    np.sqrt(v, out=t)
+    if amsgrad:
+        np.maximum(v_max, v, out=v_max)
+    np.sqrt(v_max if amsgrad else v, out=t)
     t /= bias_correction2_sqrt
     t += eps                                     # sqrt(v) / sqrt(1 - beta2^t) + eps
     np.divide(m, t, out=t)
     t *= step_size
     p -= t                                       # p - step_size * (m / denom)
+
+
+def _rmsprop_np(p, g, square_avg, grad_avg, buf, lr, alpha, one_minus_alpha, eps,
+                weight_decay, momentum, centered, use_momentum, maximize):
+    d = _direction(p, g, weight_decay, maximize)
+    t = np.multiply(d, d, out=np.empty_like(p))
+    t *= one_minus_alpha
+    square_avg *= alpha
+    square_avg += t                              # alpha * sq + (1 - alpha) * g * g
+    if centered:
+        np.multiply(d, one_minus_alpha, out=t)
+        grad_avg *= alpha
+        grad_avg += t                            # alpha * ga + (1 - alpha) * g
+        np.multiply(grad_avg, grad_avg, out=t)
+        np.subtract(square_avg, t, out=t)
+        with np.errstate(invalid="ignore"):      # NaN where rounding made it negative, as torch
+            np.sqrt(t, out=t)
+    else:
+        np.sqrt(square_avg, out=t)
+    t += eps                                     # avg
+    np.divide(d, t, out=t)                       # g / avg
+    if use_momentum:
+        buf *= momentum
+        buf += t                                 # momentum * buf + g / avg
+        np.multiply(buf, lr, out=t)
+    else:
+        t *= lr
+    p -= t
+
+
+def _adagrad_np(p, g, state_sum, clr, eps, weight_decay, maximize):
+    d = _direction(p, g, weight_decay, maximize)
+    t = np.multiply(d, d, out=np.empty_like(p))
+    state_sum += t                               # sum + g * g
+    np.sqrt(state_sum, out=t)
+    t += eps
+    np.divide(d, t, out=t)
+    t *= clr
+    p -= t                                       # p - clr * (g / (sqrt(sum) + eps))
+
+
+_define_update("sgd_step", "sgd_update", ["buf"], {"buf": "momentum"},
+               ["lr", "momentum", "one_minus_dampening", "weight_decay"],
+               ["use_momentum", "nesterov", "first_step", "maximize"], _sgd_np)
+_define_update("adam_step", "adam_update", ["m", "v", "v_max"], {"v_max": "amsgrad"},
+               ["step_size", "beta1", "one_minus_beta1", "beta2", "one_minus_beta2",
+                "bias_correction2_sqrt", "eps", "weight_decay", "param_scale"],
+               ["amsgrad", "maximize"], _adam_np)
+_define_update("rmsprop_step", "rmsprop_update", ["square_avg", "grad_avg", "buf"],
+               {"grad_avg": "centered", "buf": "momentum"},
+               ["lr", "alpha", "one_minus_alpha", "eps", "weight_decay", "momentum"],
+               ["centered", "use_momentum", "maximize"], _rmsprop_np)
+_define_update("adagrad_step", "adagrad_update", ["state_sum"], {},
+               ["clr", "eps", "weight_decay"], ["maximize"], _adagrad_np)
+
+
+# ----------------------------------------------------------------------------- public updates
+
+def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step,
+             maximize=False):
+    """One in-place SGD update of parameter p with gradient g (PyTorch's rule); returns None.
+
+    ``g = -g`` if maximize; ``g = g + weight_decay * p``; with momentum, ``buf = g`` on the
+    first step, else ``buf = momentum * buf + (1 - dampening) * g``, then
+    ``g = g + momentum * buf`` (nesterov) or ``g = buf``; finally ``p -= lr * g``. p and buf
+    are updated in place, g is not modified. buf may be None when momentum == 0.
+    """
+    use_momentum = momentum != 0
+    if use_momentum and buf is None:
+        raise ValueError("sgd_step: momentum needs a buffer (buf is None)")
+    _update("sgd_step", p, g, {"buf": buf if use_momentum else None},
+            (lr, momentum, 1.0 - dampening, weight_decay),
+            (use_momentum, nesterov, first_step, maximize))
+
+
+def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, *, v_max=None,
+              decoupled_weight_decay=False, maximize=False):
+    """One in-place Adam (or AdamW) update, PyTorch's rule; returns None.
+
+    ``g = -g`` if maximize; Adam: ``g = g + weight_decay * p``; AdamW
+    (``decoupled_weight_decay``): ``p = p * (1 - lr * weight_decay)`` instead;
+    ``m = beta1 * m + (1 - beta1) * g``; ``v = beta2 * v + (1 - beta2) * g * g``; with
+    amsgrad (``v_max`` given) ``v_max = max(v_max, v)`` replaces v below;
+    ``p -= lr / (1 - beta1**step) * (m / (sqrt(v) / sqrt(1 - beta2**step) + eps))``.
+    ``step`` is the 1-based number of this update. p, m, v, v_max are updated in place.
+    """
+    if step < 1:
+        raise ValueError(f"adam_step: step counts from 1, got {step}")
+    step_size = lr / (1.0 - beta1 ** step)
+    bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** step)
+    l2, param_scale = (0.0, 1.0 - lr * weight_decay) if decoupled_weight_decay else (weight_decay, 1.0)
+    _update("adam_step", p, g, {"m": m, "v": v, "v_max": v_max},
+            (step_size, beta1, 1.0 - beta1, beta2, 1.0 - beta2, bias_correction2_sqrt, eps, l2,
+             param_scale), (v_max is not None, maximize))
+
+
+def rmsprop_step(p, g, square_avg, lr, alpha, eps, weight_decay, momentum=0.0, *,
+                 grad_avg=None, momentum_buffer=None, maximize=False):
+    """One in-place RMSprop update, PyTorch's rule; returns None.
+
+    ``g = -g`` if maximize; ``g = g + weight_decay * p``;
+    ``square_avg = alpha * square_avg + (1 - alpha) * g * g``; centered (``grad_avg`` given):
+    ``grad_avg = alpha * grad_avg + (1 - alpha) * g`` and
+    ``avg = sqrt(square_avg - grad_avg**2) + eps``, else ``avg = sqrt(square_avg) + eps``;
+    with momentum > 0 ``buf = momentum * buf + g / avg; p -= lr * buf``, else
+    ``p -= lr * g / avg``. The state arrays are updated in place.
+    """
+    use_momentum = momentum > 0
+    if use_momentum and momentum_buffer is None:
+        raise ValueError("rmsprop_step: momentum needs a buffer (momentum_buffer is None)")
+    _update("rmsprop_step", p, g, {"square_avg": square_avg, "grad_avg": grad_avg,
+                                   "buf": momentum_buffer if use_momentum else None},
+            (lr, alpha, 1.0 - alpha, eps, weight_decay, momentum),
+            (grad_avg is not None, use_momentum, maximize))
+
+
+def adagrad_step(p, g, state_sum, lr, lr_decay, eps, weight_decay, step, *, maximize=False):
+    """One in-place Adagrad update, PyTorch's rule; returns None.
+
+    ``g = -g`` if maximize; ``g = g + weight_decay * p``; ``state_sum += g * g``;
+    ``p -= lr / (1 + (step - 1) * lr_decay) * g / (sqrt(state_sum) + eps)``, ``step`` 1-based.
+    """
+    if step < 1:
+        raise ValueError(f"adagrad_step: step counts from 1, got {step}")
+    clr = lr / (1 + (step - 1) * lr_decay)
+    _update("adagrad_step", p, g, {"state_sum": state_sum}, (clr, eps, weight_decay), (maximize,))

@@ -1,6 +1,8 @@
 """Linear layers: ``Linear`` (the notes' Affine, W of shape (in, out)), ``Identity``, ``Flatten``."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backend
@@ -14,7 +16,8 @@ __all__ = ["Linear", "Identity", "Flatten"]
 class Linear(Module):
     """Y = X W + b with ``weight`` of shape (in_features, out_features) and ``bias`` of shape
     (out_features,), as in the notes' Affine layer. Initialised like PyTorch's Linear:
-    U(-1/√in, 1/√in) for both."""
+    U(-1/√in, 1/√in) for both (``kaiming_uniform_(weight, a=√5)``). The weight declares its
+    axes to ``nn.init`` (in, out), so every initialiser reads the fans PyTorch would."""
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=np.float32):
         super().__init__()
@@ -23,8 +26,18 @@ class Linear(Module):
         self.in_features, self.out_features = int(in_features), int(out_features)
         dev = backend.resolve_device(device)
         dtype = np.dtype(dtype)
-        self.weight = Parameter(init.kaiming_uniform((in_features, out_features), in_features, dtype, dev))
-        self.bias = Parameter(init.kaiming_uniform((out_features,), in_features, dtype, dev)) if bias else None
+        with dev.context():
+            self.weight = Parameter(dev.xp.empty((self.in_features, self.out_features), dtype))
+            self.bias = Parameter(dev.xp.empty((self.out_features,), dtype)) if bias else None
+        init.set_fan_axes(self.weight, 0, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's initialisation: weight and bias from U(-1/√in, 1/√in)."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
         return linalg.linear(x, self.weight, self.bias)
@@ -39,7 +52,15 @@ class Identity(Module):
 
 
 class Flatten(Module):
-    """Collapse every axis after the first (batch) one."""
+    """PyTorch's Flatten: axes start_dim..end_dim collapsed into one (by default every axis
+    after the first, batch, one)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        return x.flatten(1)
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

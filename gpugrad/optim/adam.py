@@ -1,29 +1,63 @@
-"""Adam with PyTorch's rule (no amsgrad); one fused kernel per parameter update."""
+"""Adam and AdamW with PyTorch's rules (amsgrad and maximize included); one fused kernel per
+parameter update."""
 from __future__ import annotations
 
 from .. import backend, kernels
 from .optimizer import Optimizer
 
-__all__ = ["Adam"]
+__all__ = ["Adam", "AdamW"]
 
 
 class Adam(Optimizer):
-    """Adam, PyTorch's rule: g += wd·p; m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²;
-    p -= lr · (m / (1-β1^t)) / (√(v / (1-β2^t)) + ε)."""
+    """Adam, PyTorch's rule: g = -g if maximize; g += wd·p (or, with
+    ``decoupled_weight_decay``, p *= 1 - lr·wd: AdamW); m = β1·m + (1-β1)·g;
+    v = β2·v + (1-β2)·g²; with amsgrad v_max = max(v_max, v) takes v's place below;
+    p -= lr · (m / (1-β1^t)) / (√(v / (1-β2^t)) + ε).
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        b1, b2 = betas
-        if lr < 0 or not 0 <= b1 < 1 or not 0 <= b2 < 1 or eps < 0 or weight_decay < 0:
-            raise ValueError(f"Adam: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}, "
-                             f"weight_decay={weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=(b1, b2), eps=eps, weight_decay=weight_decay))
+    State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` (and ``max_exp_avg_sq`` with
+    amsgrad), PyTorch's names. ``foreach`` and ``fused`` are accepted for PyTorch's signature:
+    every update here is one fused kernel per parameter."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable,
+                                      fused=fused, decoupled_weight_decay=decoupled_weight_decay))
+
+    def _check_group(self, group):
+        super()._check_group(group)
+        b1, b2 = group["betas"] = tuple(group["betas"])
+        self._check_ranges(group, lr=group["lr"] >= 0, eps=group["eps"] >= 0,
+                           betas=0 <= b1 < 1 and 0 <= b2 < 1, weight_decay=group["weight_decay"] >= 0)
 
     def _init_state(self, p, group):
         xp = backend.array_module(p)
-        return {"step": 0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}
+        state = {"step": 0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = xp.zeros_like(p)
+        return state
 
     def _update(self, p, g, group, state):
         state["step"] += 1
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:   # switched on after earlier steps
+            state["max_exp_avg_sq"] = backend.array_module(p).zeros_like(p)
         b1, b2 = group["betas"]
         kernels.adam_step(p, g, state["exp_avg"], state["exp_avg_sq"], group["lr"], b1, b2,
-                          group["eps"], group["weight_decay"], state["step"])
+                          group["eps"], group["weight_decay"], state["step"],
+                          v_max=state["max_exp_avg_sq"] if group["amsgrad"] else None,
+                          decoupled_weight_decay=group["decoupled_weight_decay"],
+                          maximize=group["maximize"])
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter), PyTorch's rule: Adam with the weight decay decoupled from
+    the gradient, p *= 1 - lr·wd before the Adam step; weight_decay defaults to 1e-2."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=True)

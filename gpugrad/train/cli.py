@@ -103,7 +103,7 @@ class TrainingJob:
             len(y_train), s["batch_size"], shuffle=True, seed=s["seed"]))
         self.test_loader = DataLoader(X_test, y_test, device=self.device,
                                       batch_sampler=self.ranks.batch_sampler(len(y_test), EVAL_BATCH_SIZE))
-        self.n_params = sum(p.size for p in self.model.parameters())
+        self.n_params = sum(p.numel() for p in self.model.parameters())
 
     def _build(self):
         s = self.settings

@@ -20,6 +20,7 @@ arithmetic, which only a real `pytest -m gpu` run checks.
 from . import cuda, random  # noqa: F401
 from ._array import ndarray  # noqa: F401
 from ._functions import (array, asarray, ascontiguousarray, asnumpy, empty, empty_like,  # noqa: F401
+                         from_dlpack,
                          full, full_like, function, get_default_memory_pool,
                          get_default_pinned_memory_pool, ones, ones_like, zeros, zeros_like)
 from ._kernels import ElementwiseKernel, RawKernel, RawModule  # noqa: F401

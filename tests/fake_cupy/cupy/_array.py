@@ -114,6 +114,14 @@ class ndarray:
             return method
         return wrap(attr, (self,))
 
+    # ------------------------------------------------------------------ DLPack
+    def __dlpack_device__(self):
+        return (2, self._dev)            # kDLCUDA, this array's device
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        kwargs = {} if max_version is None else {"max_version": max_version}
+        return self._a.__dlpack__(**kwargs)    # the host memory standing in for the device's
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return call(lambda *a, **k: getattr(ufunc, method)(*a, **k), inputs, kwargs, ufunc.__name__)
 

@@ -7,7 +7,7 @@ import numpy as np
 from . import _state
 from ._array import call, fresh, ndarray, unwrap
 
-__all__ = ["asarray", "array", "asnumpy", "ascontiguousarray", "empty", "zeros", "ones", "full",
+__all__ = ["asarray", "array", "asnumpy", "from_dlpack", "ascontiguousarray", "empty", "zeros", "ones", "full",
            "empty_like", "zeros_like", "ones_like", "full_like", "function",
            "get_default_memory_pool", "get_default_pinned_memory_pool"]
 
@@ -44,6 +44,30 @@ def asnumpy(a, stream=None, order="C", out=None):
     if isinstance(a, ndarray):
         return a.get()
     return np.asarray(a)
+
+
+class _HostView:
+    """An exporter's DLPack capsule presented to NumPy as host memory."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __dlpack_device__(self):
+        return (1, 0)
+
+    def __dlpack__(self, **kwargs):
+        return self.obj.__dlpack__(**{k: v for k, v in kwargs.items() if k == "max_version"})
+
+
+def from_dlpack(obj):
+    """An array sharing the exporter's memory, on its device (a CUDA exporter only, as CuPy)."""
+    kind, dev = obj.__dlpack_device__()
+    if kind not in (2, 13):
+        raise BufferError(f"stand-in cupy.from_dlpack: DLPack device type {kind} is not CUDA")
+    host = np.from_dlpack(_HostView(obj))
+    arr = object.__new__(ndarray)
+    arr._a, arr._dev, arr._alloc, arr._base = host, int(dev), None, None
+    return arr
 
 
 def ascontiguousarray(a, dtype=None):

@@ -83,7 +83,7 @@ class RawKernel:
         for typ, a in zip(self.sig, args):
             if typ.endswith("*"):
                 assert isinstance(a, ndarray), (self.name, typ, type(a))
-                want = np.int64 if "long long" in typ else T
+                want = np.int64 if "long long" in typ else np.float64 if "double" in typ else T
                 assert a.dtype == want, (self.name, typ, a.dtype)
                 assert a.flags.c_contiguous, (self.name, "non-contiguous pointer arg")
                 if a._dev != _state.current_device():   # memory of another GPU
@@ -91,7 +91,7 @@ class RawKernel:
                     raise CUDARuntimeError(errorIllegalAddress)
                 host_args.append(a._a)
             else:
-                want = {"long long": np.int64, "int": np.int32, "T": T}[typ]
+                want = {"long long": np.int64, "int": np.int32, "T": T, "double": np.float64}[typ]
                 assert type(a) is want, (self.name, typ, type(a))
                 host_args.append(a.item())
         STATS["raw_launches"].append(self.name)
@@ -107,13 +107,20 @@ class RawKernel:
             fn = _harness().fn("bias_act_fwd", T)
             fn(z.reshape(-1), b, y.reshape(-1), rows, cols, act)
             return
-        if self.base in ("sigmoid_fwd", "sigmoid_bwd", "relu_fwd", "relu_bwd", "sgd_step",
-                         "adam_step", "softmax_xent_bwd"):
+        from gpugrad import kernels as K
+        if self.base in ("sigmoid_fwd", "sigmoid_bwd", "relu_fwd", "relu_bwd",
+                         "softmax_xent_bwd", *K.optim.UPDATE_FAMILIES):
             for a in args:
                 if isinstance(a, ndarray) and a.dtype != np.int64:
                     assert a.data.ptr % 16 == 0, (self.name, "misaligned")
         fn = _harness().fn(self.base, T)
-        fn(*[h.reshape(-1) if isinstance(h, np.ndarray) else h for h in host_args])
+        flat = [h.reshape(-1) if isinstance(h, np.ndarray) else h for h in host_args]
+        if self.base == "norm_partial":       # one partial result per block of the grid
+            assert grid[1:] in ((), (1,), (1, 1)) and block[0] == 256 and flat[4].size == grid[0]
+            flat.append(grid[0])
+        if self.base == "norm_finish":
+            assert grid[0] == 1 and block[0] == 256, "norm_finish is one block"
+        fn(*flat)
 
 
 _TYPES = {"float64": np.float64, "float32": np.float32, "int32": np.int32, "int64": np.int64}
@@ -185,22 +192,13 @@ def _emulate(name, v, T):
     elif name == "bias_act_fwd_inplace":
         z = acc("z")
         store("z", K.bias_act_fwd(z, acc("b").reshape(-1, z.shape[-1])[0], act_names[v["act"]]))
-    elif name == "sgd_step":
-        p = acc("p")
-        K.optim._sgd_step_np(p, acc("g"), None, v["lr"], 0.0, 0.0, v["weight_decay"], False, False, False)
-        store("p", p)
-    elif name == "sgd_step_momentum":
-        p, buf = acc("p"), acc("buf")
-        K.optim._sgd_step_np(p, acc("g"), buf, v["lr"], v["momentum"], 1.0 - v["one_minus_dampening"],
-                       v["weight_decay"], bool(v["nesterov"]), bool(v["first_step"]), True)
-        store("p", p)
-        store("buf", buf)
-    elif name == "adam_step":
-        p, m, vv = acc("p"), acc("m"), acc("v")
-        K.optim._adam_step_np(p, acc("g"), m, vv, v["step_size"], v["beta1"], v["beta2"],
-                        v["bias_correction2_sqrt"], v["eps"], v["weight_decay"])
-        store("p", p)
-        store("m", m)
-        store("v", vv)
+    elif name in K.optim.ELEMENTWISE_UPDATES:   # an optimizer update: its twin, generically
+        family, arrays = K.optim.ELEMENTWISE_UPDATES[name]
+        spec = K.optim.UPDATE_FAMILIES[family]
+        state = {a: acc(a) for a in ("p", *arrays)}
+        spec.twin(state["p"], acc("g"), *(state.get(a) for a in spec.state),
+                  *(v[s] for s in spec.scalars), *(bool(v[f]) for f in spec.flags))
+        for a in state:
+            store(a, state[a])
     else:
         raise AssertionError(f"unknown elementwise kernel {name}")
