@@ -93,7 +93,7 @@ _METHODS = {
     "T": property(lambda self: shape.transpose(self, None)), "__getitem__": shape.getitem,
     "__iter__": __iter__,
     # devices and dtypes
-    "to": to, "cpu": lambda self: to(self, "cpu"),
+    "clone": shape.clone, "to": to, "cpu": lambda self: to(self, "cpu"),
     "cuda": lambda self, index=0: to(self, f"cuda:{index}"), "astype": astype,
     "float": lambda self: astype(self, np.float32), "double": lambda self: astype(self, np.float64),
     "long": lambda self: astype(self, np.int64),
