@@ -18,13 +18,16 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 _PROBE = r"""
 import json, os, sys, time, statistics
-sys.path.insert(1, {bench_parent!r})
+sys.path.insert(0, {bench_link_dir!r})   # this tree's bench/, and nothing else of this tree
+import gpugrad
+assert os.path.dirname(os.path.dirname(gpugrad.__file__)) == {tree!r}, gpugrad.__file__
 from threadpoolctl import threadpool_limits
 threadpool_limits(1)
 from bench import overhead, mlp_step
@@ -45,12 +48,17 @@ print(json.dumps(out))
 
 
 def measure(tree, batches):
-    """One process, PYTHONPATH=tree: {measure: value}."""
-    env = dict(os.environ, PYTHONPATH=str(Path(tree).resolve()), OMP_NUM_THREADS="1",
+    """One process, PYTHONPATH=tree, run from a folder holding only a link to this tree's
+    bench/ (so neither the working directory nor the bench's own tree shadows ``tree``'s
+    gpugrad: the probe checks which one it imported): {measure: value}."""
+    tree = str(Path(tree).resolve())
+    env = dict(os.environ, PYTHONPATH=tree, OMP_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", GPUGRAD_DEVICE="cpu")
-    code = _PROBE.format(bench_parent=str(HERE.parent), batches=list(batches))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=False)
+    with tempfile.TemporaryDirectory() as link_dir:
+        os.symlink(HERE, os.path.join(link_dir, "bench"))
+        code = _PROBE.format(bench_link_dir=link_dir, tree=tree, batches=list(batches))
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=False, cwd=link_dir)
     if done.returncode:
         raise RuntimeError(f"measuring {tree} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])

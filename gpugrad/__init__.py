@@ -9,7 +9,7 @@ import numpy as _np
 
 __version__ = "0.1.0"
 
-from . import backend, functions  # noqa: E402  (functions binds Tensor's operators)
+from . import autograd, backend, functions  # noqa: E402  (functions binds Tensor's operators)
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .backend import (Device, cuda_available, get_default_device, manual_seed,  # noqa: E402
                       set_default_device, synchronize)
@@ -17,7 +17,7 @@ from .creation import (arange, as_tensor, full, ones, ones_like, rand, randn, te
                        zeros, zeros_like)
 from .functions import (abs, clip, concatenate, exp, log, log_softmax, matmul, maximum,  # noqa: E402
                         minimum, relu, sigmoid, softmax, sqrt, stack, tanh)
-from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 from .tensor import Tensor  # noqa: E402
 
 from . import checkpoint, data, nn, optim  # noqa: E402
@@ -28,7 +28,7 @@ int32, int64, bool_ = _np.int32, _np.int64, _np.bool_
 __all__ = [
     "Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn",
     "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-    "gradcheck", "GradcheckError", "manual_seed", "Device", "cuda_available",
+    "gradcheck", "gradgradcheck", "GradcheckError", "autograd", "manual_seed", "Device", "cuda_available",
     "get_default_device", "set_default_device", "synchronize", "backend", "functions", "nn",
     "optim", "data", "checkpoint", "abs", "clip", "concatenate", "exp", "log", "log_softmax",
     "matmul", "maximum", "minimum", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh",
