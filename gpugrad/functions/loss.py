@@ -102,7 +102,7 @@ class Hinge(Op):
         positive, labels, rows = self.saved
         ds = positive.astype(gloss.dtype)
         ds[rows, array_of(labels)] = -ds.sum(axis=1)
-        return ds * (gloss / ds.shape[0]), None
+        return (gloss / ds.shape[0]) * ds, None   # the gradient first: it may be a Tensor
 
 
 def cross_entropy(logits, labels, reduction="mean"):

@@ -92,7 +92,7 @@ class _Extremum(Op):
         winners = x == y
         ties = winners.sum(axis=self.axes, keepdims=True, dtype=gy.dtype)  # not int64: gy / ties
         gy = gy.reshape(y.shape)                                            # stays in gy's dtype
-        return winners * (gy / ties)
+        return (gy / ties) * winners   # the gradient first: it may be a Tensor
 
 
 class Max(_Extremum):
