@@ -82,7 +82,7 @@ class set_detect_anomaly:
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with type(self)(self._mode, self._check_nan):
+            with set_detect_anomaly(self._mode, self._check_nan):
                 return fn(*args, **kwargs)
 
         return wrapper

@@ -33,7 +33,7 @@ import weakref
 from .. import backend
 from ..tensor import Tensor, wrap
 from .grad_mode import no_grad
-from .op import Op
+from .op import RELEASED, Op
 
 __all__ = ["Function", "FunctionCtx"]
 
@@ -65,6 +65,9 @@ class FunctionCtx:
     @property
     def saved_tensors(self):
         node = self._the_node()
+        if node.next_edges is RELEASED:
+            raise RuntimeError("the saved tensors were freed by a backward pass; pass "
+                               "retain_graph=True to it to keep them")
         dev = node.device
         return tuple(v if v is None or isinstance(v, Tensor) else wrap(v, dev)
                      for v in node.saved_for_graph())
