@@ -53,6 +53,18 @@ def test_every_op_has_a_gradgradcheck_case(rng):
     assert {"Mul", "Linear", "SoftmaxCrossEntropy", "ReLUBackward"} <= names   # the scan works
 
 
+def test_the_worked_example_of_how_to_write_an_op_works(device, rng):
+    """The op that gpugrad.functions' docstring writes, run as written."""
+    doc = gpugrad.functions.__doc__
+    code = doc[doc.index("    class Softplus(Op):"):doc.index("1. ``forward``")]
+    scope = {"Op": Op, "backend": gg.backend, "Sigmoid": gpugrad.functions.activation.Sigmoid}
+    exec(compile(inspect.cleandoc("\n" + code), "how-to-write-an-op", "exec"), scope)
+    x = gg.tensor(rng.standard_normal((3, 4)), dtype="float64", device=device, requires_grad=True)
+    y = scope["softplus"](x)
+    np.testing.assert_allclose(y.numpy(), np.logaddexp(0, x.numpy()), rtol=1e-12)
+    assert gg.gradcheck(scope["softplus"], [x]) and gg.gradgradcheck(scope["softplus"], [x])
+
+
 @pytest.mark.parametrize("name", _case_ids())
 def test_recorded_backward_equals_the_fast_one(name, device, rng):
     """The same backward formulas, run on arrays and recorded on Tensors, agree."""

@@ -34,8 +34,8 @@ class MatMul(Op):
         _check_matmul(a, b)
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else None, b if need_a else None)
-        self.a_meta = (a.shape, a.dtype, a.ndim)
-        self.b_meta = (b.shape, b.dtype, b.ndim)
+        self.a_meta = (a.shape, a.dtype, a.ndim, _transposed(a))
+        self.b_meta = (b.shape, b.dtype, b.ndim, _transposed(b))
         try:
             return a @ b
         except ValueError:
@@ -44,8 +44,8 @@ class MatMul(Op):
     def backward(self, gc):
         a, b = self.saved
         need_a, need_b = self.needs_input_grad
-        a_shape, a_dtype, a_ndim = self.a_meta
-        b_shape, b_dtype, b_ndim = self.b_meta
+        a_shape, a_dtype, a_ndim, a_transposed = self.a_meta
+        b_shape, b_dtype, b_ndim, b_transposed = self.b_meta
         # Promote 1-D operands to matrices, as matmul itself does.
         a2 = None if a is None else (a.reshape(1, -1) if a_ndim == 1 else a)
         b2 = None if b is None else (b.reshape(-1, 1) if b_ndim == 1 else b)
@@ -58,15 +58,25 @@ class MatMul(Op):
         else:
             g = gc
         ga = gb = None
-        if need_a:
-            ga = sum_to(g @ _swap_last(b2), (1,) + a_shape if a_ndim == 1 else a_shape)
-            ga = ga.reshape(a_shape)
+        if need_a:   # dA = dC Bᵀ, in A's layout when A is a transposed matrix (see below)
+            ga = (_swap_last(b2 @ _swap_last(g)) if a_transposed and g.ndim == 2
+                  else g @ _swap_last(b2))
+            ga = sum_to(ga, (1,) + a_shape if a_ndim == 1 else a_shape).reshape(a_shape)
             ga = ga if ga.dtype == a_dtype else ga.astype(a_dtype)
-        if need_b:
-            gb = sum_to(_swap_last(a2) @ g, b_shape + (1,) if b_ndim == 1 else b_shape)
-            gb = gb.reshape(b_shape)
+        if need_b:   # dB = Aᵀ dC
+            gb = (_swap_last(_swap_last(g) @ a2) if b_transposed and g.ndim == 2
+                  else _swap_last(a2) @ g)
+            gb = sum_to(gb, b_shape + (1,) if b_ndim == 1 else b_shape).reshape(b_shape)
             gb = gb if gb.dtype == b_dtype else gb.astype(b_dtype)
         return ga, gb
+
+
+def _transposed(m):
+    """Whether the array ``m`` is a transposed view of a contiguous matrix (``w.T``). Its
+    gradient is then made in that layout, as PyTorch's mm backward does: the transpose's own
+    backward turns it into a contiguous array, instead of an add of two layouts later (a slow
+    strided pass)."""
+    return m.ndim == 2 and m.flags.f_contiguous and not m.flags.c_contiguous
 
 
 def _swap_last(m):
