@@ -45,6 +45,22 @@ def _timer(fn, sync, repeats, min_time):
     return statistics.median(runs)
 
 
+def _steps(fwd, params, vs, grad):
+    """The three timed steps over one library's forward ``fwd`` and its ``grad``."""
+
+    def fwd_bwd():
+        fwd().backward()
+        for p in params:
+            p.grad = None
+
+    def fwd_hvp():
+        gs = grad(fwd(), params, create_graph=True)
+        dot = sum((g * v).sum() for g, v in zip(gs, vs))
+        return grad(dot, params)
+
+    return {"fwd": fwd, "fwd+bwd": fwd_bwd, "fwd+hvp": fwd_hvp}
+
+
 def gpugrad_fns(batch, device):
     import gpugrad as gg
     import gpugrad.nn.functional as F
@@ -59,17 +75,7 @@ def gpugrad_fns(batch, device):
     def fwd():
         return F.cross_entropy(model(x), y)
 
-    def fwd_bwd():
-        fwd().backward()
-        for p in params:
-            p.grad = None
-
-    def fwd_hvp():
-        gs = gg.autograd.grad(fwd(), params, create_graph=True)
-        dot = sum((g * v).sum() for g, v in zip(gs, vs))
-        return gg.autograd.grad(dot, params)
-
-    return {"fwd": fwd, "fwd+bwd": fwd_bwd, "fwd+hvp": fwd_hvp}, gg.synchronize
+    return _steps(fwd, params, vs, gg.autograd.grad), gg.synchronize
 
 
 def torch_fns(batch, device):
@@ -90,18 +96,8 @@ def torch_fns(batch, device):
             h = torch.relu(h @ params[i] + params[i + 1])
         return torch.nn.functional.cross_entropy(h @ params[-2] + params[-1], y)
 
-    def fwd_bwd():
-        fwd().backward()
-        for p in params:
-            p.grad = None
-
-    def fwd_hvp():
-        gs = torch.autograd.grad(fwd(), params, create_graph=True)
-        dot = sum((g * v).sum() for g, v in zip(gs, vs))
-        return torch.autograd.grad(dot, params)
-
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-    return {"fwd": fwd, "fwd+bwd": fwd_bwd, "fwd+hvp": fwd_hvp}, sync
+    return _steps(fwd, params, vs, torch.autograd.grad), sync
 
 
 def measure(impl, batch, device, repeats, min_time):

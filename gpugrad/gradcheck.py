@@ -20,6 +20,15 @@ def _project(out, weights):
     return sum(float((o.array * w).sum()) for o, w in zip(out, weights))
 
 
+def _checked_inputs(inputs, name):
+    """(the inputs as a tuple, the indices of those that require grad: at least one)."""
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError(f"{name}: no input requires grad")
+    return inputs, checked
+
+
 def _numeric_grad(value, x, eps):
     """Central differences of ``value()`` with respect to every element of ``x`` (in place)."""
     numeric = np.zeros(x.shape)
@@ -46,12 +55,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
 
     Returns True, or raises :class:`GradcheckError` naming the worst element.
     """
-    if isinstance(inputs, Tensor):
-        inputs = (inputs,)
-    inputs = tuple(inputs)
-    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    if not checked:
-        raise ValueError("gradcheck: no input requires grad")
+    inputs, checked = _checked_inputs(inputs, "gradcheck")
     for i in checked:
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; finite differences need float64")
@@ -104,12 +108,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-6, rtol=1e-4,
     respect to both ``x`` and ``v``: every second derivative, and every backward's linearity in
     its upstream gradient. Returns True, or raises :class:`GradcheckError`.
     """
-    if isinstance(inputs, Tensor):
-        inputs = (inputs,)
-    inputs = tuple(inputs)
-    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    if not checked:
-        raise ValueError("gradgradcheck: no input requires grad")
+    inputs, checked = _checked_inputs(inputs, "gradgradcheck")
     with enable_grad():
         out = fn(*inputs)
     outs = out if isinstance(out, tuple) else (out,)

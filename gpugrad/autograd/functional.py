@@ -192,30 +192,33 @@ def hessian(func, inputs, create_graph=False, strict=False):
     return _shaped([_shaped(list(b), tuple_in) for b in blocks], tuple_in)
 
 
+def _gradient_graph(func, inputs, v, create_graph, strict, name):
+    """What vhp and hvp start from: (the inputs' leaves, whether a tuple was given, v, the
+    output, its gradient recorded as a graph)."""
+    xs, tuple_in = _tuple(inputs, "inputs", name)
+    xs = _leaves(xs, create_graph)
+    vs = _vector(v, xs, name, "input")
+    out, _ = _call(_scalar(func, name), xs, name)
+    with enable_grad():
+        gs = _grads(out, xs, (None,), True, strict, name)
+    return xs, tuple_in, vs, out[0], gs
+
+
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(inputs), vᵀ H)`` of the scalar ``func``: two backward passes."""
-    xs, tuple_in = _tuple(inputs, "inputs", "vhp")
-    xs = _leaves(xs, create_graph)
-    vs = _vector(v, xs, "vhp", "input")
-    out, _ = _call(_scalar(func, "vhp"), xs, "vhp")
-    with enable_grad():
-        gs = _grads(out, xs, (None,), True, strict, "vhp")
+    xs, tuple_in, vs, out, gs = _gradient_graph(func, inputs, v, create_graph, strict, "vhp")
     result = _grads(gs, xs, vs, create_graph, strict, "vhp")
-    return _finish(out[0], create_graph), _shaped([_finish(t, create_graph) for t in result],
-                                                  tuple_in)
+    return _finish(out, create_graph), _shaped([_finish(t, create_graph) for t in result],
+                                               tuple_in)
 
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(inputs), H v)`` of the scalar ``func``, by the double-backward trick (as PyTorch;
     equal to ``vhp`` for a twice-differentiable function, whose Hessian is symmetric)."""
-    xs, tuple_in = _tuple(inputs, "inputs", "hvp")
-    xs = _leaves(xs, create_graph)
-    vs = _vector(v, xs, "hvp", "input")
-    out, _ = _call(_scalar(func, "hvp"), xs, "hvp")
+    xs, tuple_in, vs, out, gs = _gradient_graph(func, inputs, v, create_graph, strict, "hvp")
     with enable_grad():
-        gs = _grads(out, xs, (None,), True, strict, "hvp")
         dummies = tuple(wrap(x.device.xp.zeros_like(x.array), x.device, True) for x in xs)
         ugs = _grads(gs, xs, dummies, True, strict, "hvp")        # (uᵀH), linear in u
     result = _grads(ugs, dummies, vs, create_graph, strict, "hvp")
-    return _finish(out[0], create_graph), _shaped([_finish(t, create_graph) for t in result],
-                                                  tuple_in)
+    return _finish(out, create_graph), _shaped([_finish(t, create_graph) for t in result],
+                                               tuple_in)
