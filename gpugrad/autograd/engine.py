@@ -269,8 +269,9 @@ def _run_node(fn, gys, recorded):
             fn.saved = saved
     if type(gxs) is not tuple:
         gxs = (gxs,)
-    if recorded:
-        gxs = tuple(g if g is None or isinstance(g, Tensor) else wrap(np.asarray(g), fn.device)
+    if recorded:   # a raw array among Tensors (a constant gradient) is wrapped as one
+        gxs = tuple(g if g is None or isinstance(g, Tensor)
+                    else wrap(np.asarray(g) if isinstance(g, np.generic) else g, fn.device)
                     for g in gxs)
     anomaly.check_gradients(fn, gxs)
     return gxs

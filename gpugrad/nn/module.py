@@ -34,6 +34,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_hooks", None)   # an instance attribute: the quickest test
 
     def __setattr__(self, name, value):
         params = self.__dict__.get("_parameters")
