@@ -3,6 +3,8 @@
 #   docker build -t gpugrad .
 #   docker run --gpus all --rm -v "$PWD/runs:/work/runs" gpugrad            # gpugrad-train, the defaults
 #   docker run --gpus all --rm -v "$PWD/runs:/work/runs" gpugrad gpugrad-train --epochs 10 --out runs/short
+#   docker run --gpus all --rm -v "$PWD/runs:/work/runs" gpugrad mpiexec -n 2 gpugrad-train --device cuda
+#                                                      # data parallel: one process per GPU, NCCL
 #
 # The host needs an NVIDIA driver for CUDA 12 and the NVIDIA Container Toolkit (for --gpus).
 # Results land in /work/runs/gpugrad-train inside the container (mount /work/runs to keep them).
@@ -27,8 +29,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gpugrad ./gpugrad
 COPY kernels ./kernels
-RUN pip install ".[train,cuda12]" \
-    && python -c "import gpugrad, cupy, sklearn, tqdm, matplotlib; print('gpugrad', gpugrad.__version__, 'cupy', cupy.__version__)"
+RUN pip install ".[train,cuda12,mpi]" \
+    && python -c "import gpugrad, cupy, sklearn, tqdm, matplotlib, mpi4py; print('gpugrad', gpugrad.__version__, 'cupy', cupy.__version__)"
 
 WORKDIR /work
 CMD ["gpugrad-train"]

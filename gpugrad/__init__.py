@@ -20,7 +20,7 @@ from .functions import (abs, clip, concatenate, exp, log, log_softmax, matmul, m
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 from .tensor import Tensor  # noqa: E402
 
-from . import checkpoint, data, nn, optim, viz  # noqa: E402
+from . import checkpoint, data, distributed, nn, optim, viz  # noqa: E402
 
 float16, float32, float64 = _np.float16, _np.float32, _np.float64
 int32, int64, bool_ = _np.int32, _np.int64, _np.bool_
@@ -30,7 +30,7 @@ __all__ = [
     "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "gradcheck", "gradgradcheck", "GradcheckError", "autograd", "manual_seed", "Device", "cuda_available",
     "get_default_device", "set_default_device", "synchronize", "backend", "functions", "nn",
-    "optim", "data", "checkpoint", "viz", "abs", "clip", "concatenate", "exp", "log", "log_softmax",
+    "optim", "data", "checkpoint", "distributed", "viz", "abs", "clip", "concatenate", "exp", "log", "log_softmax",
     "matmul", "maximum", "minimum", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh",
     "float16", "float32", "float64", "int32", "int64", "bool_",
 ]

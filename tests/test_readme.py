@@ -34,7 +34,8 @@ def test_readme_autograd_in_depth_runs_and_prints_what_it_says(capsys):
     """The code of "Autograd in depth", run in order in one scope: each print( with a comment
     prints that comment; the anomaly example prints the message's first line."""
     text = README.read_text()
-    section = text[text.index("## Autograd in depth"):text.index("## How it works")]
+    start = text.index("## Autograd in depth")
+    section = text[start:text.index("\n## ", start)]
     code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
     expected = [line.split("# ", 1)[1].strip() for line in code.splitlines()
                 if line.lstrip().startswith("print(") and "# " in line]
@@ -45,3 +46,14 @@ def test_readme_autograd_in_depth_runs_and_prints_what_it_says(capsys):
     assert out[:len(expected)] == expected
     assert out[-1].startswith("anomaly: the backward of Log returned nan values in the gradient "
                               "of its input 0 (shape (2,), dtype float32); Log was created at")
+
+
+def test_readme_data_example_runs(capsys, default_device):
+    """The data section's example prints what its comments say, on each device."""
+    text = README.read_text()
+    code = re.search(r"## Data: datasets, samplers and the DataLoader\n.*?```python\n(.*?)```", text, re.S).group(1)
+    promised = [line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
+    scope = {}
+    exec(compile(code, "README.md data", "exec"), scope)
+    assert capsys.readouterr().out.splitlines() == promised
+    assert scope["xb"].device == default_device and scope["batch"]["x"].device == default_device

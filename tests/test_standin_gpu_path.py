@@ -141,12 +141,35 @@ def test_training_step_never_synchronises_with_the_host(how):
     assert np.isfinite(loss.item())
 
 
-def test_a_dataloader_epoch_never_synchronises_until_the_loss_is_read():
+class _Rows(gg.data.Dataset):
+    """A map-style dataset read sample by sample (the DataLoader's generic path)."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __getitem__(self, i):
+        return self.X[i], int(self.y[i])
+
+    def __len__(self):
+        return len(self.X)
+
+
+def _loader_of(kind, xb, yb, **options):
+    if kind == "arrays":
+        return DataLoader(xb, yb, **options)
+    if kind == "subset":
+        return DataLoader(gg.data.Subset(gg.data.TensorDataset(xb, yb), np.arange(len(yb))[::-1]), **options)
+    return DataLoader(_Rows(xb, yb), **options)
+
+
+@pytest.mark.parametrize("kind", ["arrays", "subset", "map_style"])
+def test_a_dataloader_epoch_never_synchronises_until_the_loss_is_read(kind):
     from gpugrad.train import evaluate, train_one_epoch
     model = _model()
     opt = _optimizer(model, "sgd")
     xb, yb = _batch(200)
-    loader = DataLoader(xb, yb, batch_size=32, shuffle=True, seed=0, device="cuda")
+    loader = _loader_of(kind, xb, yb, batch_size=32, shuffle=True, seed=0, device="cuda")
+    assert isinstance(loader.preload, bool) and loader.preload is (kind != "map_style")
     _standin.reset_stats()
     mean_loss, _, seen = train_one_epoch(model, opt, loader)
     # one synchronize to time the epoch, one read of the summed loss
@@ -157,6 +180,20 @@ def test_a_dataloader_epoch_never_synchronises_until_the_loss_is_read():
     assert _standin.STATS["syncs"] == ["ndarray.get", "ndarray.get"]   # the two results
     assert np.isfinite(loss) and 0 <= accuracy <= 1
     assert _float64_lines() == []
+
+
+@pytest.mark.parametrize("kind", ["arrays", "subset", "map_style"])
+def test_dataloader_batches_live_on_the_loaders_gpu(kind):
+    xb, yb = _batch(50)
+    loader = _loader_of(kind, xb, yb, batch_size=16, shuffle=True, seed=0, device="cuda:1")
+    seen = []
+    for x, y in loader:
+        assert x.device == y.device == backend.resolve_device("cuda:1")
+        assert x.array.device.id == y.array.device.id == 1
+        assert y.value_bounds is not None                   # the loss checks labels without a read
+        seen.append(y.numpy())
+    order = loader.indices(0) if kind != "subset" else np.arange(50)[::-1][loader.indices(0)]
+    np.testing.assert_array_equal(np.concatenate(seen), yb[order])
 
 
 def test_labels_with_unknown_or_loose_bounds_are_read_and_checked():

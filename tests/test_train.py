@@ -126,7 +126,7 @@ def test_training_loop_never_waits_for_the_gpu_between_batches():
     loader = gg.data.DataLoader(X, y, 64, shuffle=True, seed=0, device="cuda")
 
     class NoSyncAfterFirstBatch:
-        device, num_samples = loader.device, loader.num_samples
+        device, num_samples, batch_sampler = loader.device, loader.num_samples, loader.batch_sampler
 
         def __len__(self):
             return len(loader)
@@ -218,6 +218,84 @@ def test_resume_a_finished_run_with_more_epochs(tmp_path, capsys, uninterrupted)
     assert_same_run(tmp_path, uninterrupted["adam"])
     metrics = read_metrics(tmp_path)
     assert metrics["epochs_requested"] == 3 and metrics["settings"]["epochs"] == 3
+
+
+def on_a_terminal(monkeypatch, yes=True):
+    """gpugrad-train as on a terminal (a tqdm.auto progress bar each epoch), or piped."""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: yes, raising=False)
+
+
+def test_a_run_on_a_terminal_is_the_piped_run(tmp_path, capsys, monkeypatch, uninterrupted):
+    """The progress bar wraps the loader without changing its order (tqdm.auto calls iter() on
+    it twice): the same figures and weights as the piped run, bit for bit."""
+    on_a_terminal(monkeypatch)
+    code, out, err = cli(capsys, *RUN, "--device", "cpu", "--out", tmp_path)
+    assert code == 0 and "batch/s" in out, err          # the bar was drawn
+    ref_metrics, (ref_model, _, _) = uninterrupted["adam"]
+    assert epoch_figures(read_metrics(tmp_path)) == epoch_figures(ref_metrics)
+    model_state = load_checkpoint(tmp_path / "checkpoint.npz")[0]
+    for name, value in ref_model.items():
+        np.testing.assert_array_equal(model_state[name], value)
+
+
+@pytest.mark.parametrize("first,then", [(True, True), (True, False), (False, True)],
+                         ids=["terminal-terminal", "terminal-piped", "piped-terminal"])
+def test_resumed_on_a_terminal_or_piped_is_the_uninterrupted_run(tmp_path, capsys, monkeypatch, uninterrupted,
+                                                                  first, then):
+    on_a_terminal(monkeypatch, first)
+    assert cli(capsys, *RUN, "--device", "cpu", "--out", tmp_path, "--stop-after", 1)[0] == 0
+    on_a_terminal(monkeypatch, then)
+    code, out, err = cli(capsys, "--out", tmp_path, "--resume", "--device", "cpu")
+    assert code == 0, err
+    assert_same_run(tmp_path, uninterrupted["adam"])
+
+
+def test_an_epoch_with_a_progress_bar_is_the_epoch_without(monkeypatch):
+    """train_one_epoch under gpugrad-train's tqdm.auto bar takes the same batches, in the same
+    order, as without it: the same losses and the same weights."""
+    X = np.random.default_rng(0).standard_normal((300, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)
+    runs = []
+    for bar in (False, True):
+        gg.manual_seed(0)
+        model = train.build_model(6, [16], 3, dtype=np.float64)
+        opt = gg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        loader = gg.data.DataLoader(X.astype(np.float64), y, 32, shuffle=True, seed=1, device="cpu")
+        losses = []
+        for epoch in range(3):
+            loader.set_epoch(epoch)
+            progress = train.report.progress_bar(loader, "epoch") if bar else None
+            losses.append(train.train_one_epoch(model, opt, loader, progress)[0])
+            if progress is not None:
+                progress.close()
+        runs.append((losses, [p.numpy() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_loop_trains_on_any_dataloader():
+    """train_one_epoch and evaluate take a loader over any dataset or batch sampler: a
+    map-style dataset with a batch sampler of one's own trains as its TensorDataset does."""
+    X = np.random.default_rng(0).standard_normal((90, 5))
+    y = np.random.default_rng(1).integers(0, 3, 90)
+
+    class Rows(gg.data.Dataset):
+        def __getitem__(self, i):
+            return X[i], int(y[i])
+
+        def __len__(self):
+            return len(X)
+
+    steps = [list(range(k, min(k + 16, 90))) for k in range(0, 90, 16)][::-1]
+    figures = []
+    for dataset in (gg.data.TensorDataset(X, y), Rows()):
+        gg.manual_seed(0)
+        model = train.build_model(5, [8], 3, dtype=np.float64)
+        opt = gg.optim.SGD(model.parameters(), lr=0.1)
+        loader = gg.data.DataLoader(dataset, batch_sampler=steps, device="cpu")
+        figures.append((train.train_one_epoch(model, opt, loader)[0::2], train.evaluate(model, loader)))
+    assert figures[0] == figures[1] and figures[0][0][1] == 90
 
 
 # --------------------------------------------------------------------------- IDX data through the CLI

@@ -1,136 +1,264 @@
-"""``DataLoader``: minibatches of host arrays as tensors on a device, in an order that depends
-only on ``(seed, epoch)``."""
+"""``DataLoader``: minibatches of a dataset as tensors on a device, in an order that depends only
+on ``(seed, epoch)``.
+
+PyTorch's signature, defaults and rules (``sampler`` and ``shuffle`` exclude each other,
+``batch_sampler`` excludes ``batch_size``, ``shuffle``, ``sampler`` and ``drop_last``,
+``batch_size=None`` yields single samples), plus gpugrad's keywords: ``seed``, ``device``,
+``preload``, ``as_tensors``; and gpugrad's two-array form ``DataLoader(X, y, batch_size, ...)``,
+which is ``DataLoader(TensorDataset(X, y), batch_size, ...)``.
+
+The order rule: a pass over the loader is epoch ``loader.epoch``, read when the pass takes its
+first batch, and its order is a function of ``(seed, epoch)`` alone. Handing out the pass's last
+batch completes the epoch, and ``loader.epoch`` goes up by one. Nothing else changes it but
+:meth:`DataLoader.set_epoch`: calling ``iter()`` does not (so a progress bar that calls it
+twice, as ``tqdm.auto`` does, changes nothing), nor does a pass abandoned part way (the next
+pass repeats that epoch: ``set_epoch`` picks another).
+"""
 from __future__ import annotations
+
+import inspect
+import warnings
 
 import numpy as np
 
 from .. import backend
-from ..tensor import wrap
+from ..tensor import Tensor
+from .arrays import DeviceArrays
+from .collate import batch_to_device, default_collate, default_convert, empty_batch
+from .dataset import TensorDataset
+from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, as_indices, count, indices_of
 
-__all__ = ["DataLoader", "PRELOAD_LIMIT_BYTES"]
+__all__ = ["DataLoader"]
 
 
-PRELOAD_LIMIT_BYTES = 1 << 30  # preload=None moves datasets up to this size to the device once
+def _arguments(dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
+               collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+               multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+               pin_memory_device="", in_order=True, seed=None, device=None, preload=None, as_tensors=True):
+    """PyTorch's DataLoader signature, then gpugrad's keywords: the arguments, defaults filled in."""
+    return dict(locals())
+
+
+def _is_data(value):
+    return isinstance(value, (Tensor, list, tuple)) or backend.is_array(value)
+
+
+def _worker_options(num_workers, prefetch_factor, persistent_workers, timeout, multiprocessing_context):
+    """PyTorch's checks of the worker options. gpugrad loads in the calling process: the fast
+    path has no per-sample work to share out, and the batches are those workers would give."""
+    num_workers = count(num_workers, "DataLoader: num_workers", 0)
+    if timeout < 0:
+        raise ValueError(f"DataLoader: timeout must be non-negative, got {timeout!r}")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError("DataLoader: prefetch_factor is for worker processes (num_workers > 0)")
+    if num_workers == 0 and (persistent_workers or multiprocessing_context is not None):
+        raise ValueError("DataLoader: persistent_workers and multiprocessing_context are for worker processes "
+                         "(num_workers > 0)")
+    if num_workers:
+        warnings.warn(f"DataLoader: num_workers={num_workers}: gpugrad loads every batch in this process (the "
+                      "same batches, in the same order, that worker processes would give)", stacklevel=4)
+    return num_workers
 
 
 class DataLoader:
-    """Minibatches ``(Tensor(xb), Tensor(yb))`` of ``(X, y)`` on a device.
+    """Minibatches of ``dataset`` on ``device``, as PyTorch's ``DataLoader``.
 
-    Parameters
-    ----------
-    X, y : arrays with the same first dimension (host NumPy arrays, normally).
-    batch_size : positive int.
-    shuffle : visit samples in a new random order each epoch.
-    seed : seed of the shuffle. The order of epoch ``e`` depends only on ``(seed, e)``, so a
-        resumed run reproduces it (see :meth:`set_epoch`). None draws a seed once from
-        :func:`gpugrad.backend.cpu_generator` (so ``gg.manual_seed`` makes it reproducible).
-    device : where batches live; None is the default device.
-    drop_last : drop the last batch when it is smaller than ``batch_size``.
-    preload : True moves X and y to the device once, at construction, and slices each batch
-        there (shuffling gathers through an index array moved once per epoch); False gathers each
-        batch on the host and moves it; None (default) preloads when X and y together take at
+    ``DataLoader(dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
+    num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
+    worker_init_fn=None, multiprocessing_context=None, generator=None, *, prefetch_factor=None,
+    persistent_workers=False, pin_memory_device='', in_order=True, seed=None, device=None,
+    preload=None, as_tensors=True)``, or ``DataLoader(X, y, batch_size, ...)``.
+
+    dataset : any map-style dataset (``__getitem__`` and ``__len__``): its samples are read one
+        by one and batched by ``collate_fn`` (default :func:`default_collate`). A
+        :class:`TensorDataset`, an array or Tensor, or a :class:`Subset` of one, takes the fast
+        path instead: moved to the device once, each batch sliced (or gathered) there.
+    shuffle / seed / generator : a new order each epoch, from ``(seed, epoch)``; the seed is
+        ``seed``, else drawn once from ``generator`` (a NumPy Generator), else from gpugrad's
+        generator (so ``gg.manual_seed`` makes it reproducible).
+    sampler / batch_sampler : any sampler (gpugrad's, e.g. a
+        :class:`~gpugrad.data.DistributedBatchSampler`, or one of your own with ``__iter__``).
+    device : where batches live (None: the default device).
+    preload : for the fast path: True moves the arrays to the device at construction; False
+        gathers each batch on the host and moves it; None (default) preloads when they take at
         most ``PRELOAD_LIMIT_BYTES`` (1 GiB).
     as_tensors : yield gpugrad Tensors (default) or the raw device arrays.
+    num_workers, pin_memory, ... : PyTorch's, checked as PyTorch does; batches are made in this
+        process (``num_workers > 0`` warns that it does so).
 
-    Iterating starts an epoch: it uses the current epoch number and then advances it, so a plain
-    ``for epoch in ...: for xb, yb in loader:`` sees epochs 0, 1, 2, ... ``set_epoch(e)`` makes the
-    next iteration be epoch ``e``.
+    The order of each pass: see the module docstring (``epoch``, ``set_epoch``).
     """
 
-    def __init__(self, X, y, batch_size, shuffle=False, seed=None, device=None, drop_last=False,
-                 preload=None, as_tensors=True):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if not backend.is_array(X):
-            X = np.asarray(X)
-        if not backend.is_array(y):
-            y = np.asarray(y)
-        if X.ndim == 0 or y.ndim == 0:
-            raise ValueError(f"X and y must have a sample axis, got shapes {X.shape} and {y.shape}")
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; they must match")
-        if seed is None:
-            seed = int(backend.cpu_generator().integers(2**63))
-        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = int(seed)
-        self.drop_last = bool(drop_last)
-        self.device = backend.resolve_device(device)
-        self.as_tensors = bool(as_tensors)
-        self.num_samples = int(X.shape[0])
+    def __init__(self, dataset, *args, **kwargs):
+        if args and _is_data(args[0]):   # gpugrad's two-array form: DataLoader(X, y, batch_size, ...)
+            dataset, args = TensorDataset(dataset, args[0]), args[1:]
+        try:
+            a = _arguments(dataset, *args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(str(exc).replace("_arguments()", "DataLoader()")) from None
+        if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
+            raise TypeError("DataLoader: dataset must be a map-style dataset (with __getitem__ and __len__), "
+                            f"got {type(dataset).__name__}")
+        self.dataset, self.num_samples = dataset, len(dataset)
+        self.num_workers = _worker_options(a["num_workers"], a["prefetch_factor"], a["persistent_workers"],
+                                           a["timeout"], a["multiprocessing_context"])
+        for name in ("pin_memory", "timeout", "worker_init_fn", "multiprocessing_context", "prefetch_factor",
+                     "persistent_workers", "pin_memory_device", "in_order", "generator"):
+            setattr(self, name, a[name])
+        self.device = backend.resolve_device(a["device"])
+        self.as_tensors = bool(a["as_tensors"])
         self._epoch = 0
-        # Integer labels' bounds, read while they are on the host: lets a GPU loss check the
-        # labels of every batch without a device synchronisation (Tensor.value_bounds).
-        self._label_bounds = (int(y.min()), int(y.max())) if (
-            isinstance(y, np.ndarray) and y.dtype.kind in "iu" and y.size) else None
-        on_host = isinstance(X, np.ndarray) and isinstance(y, np.ndarray)
-        if preload is None:
-            preload = (not on_host) or (X.nbytes + y.nbytes <= PRELOAD_LIMIT_BYTES)
-        self.preload = bool(preload) or not on_host  # arrays already on a device are never gathered on the host
-        if self.preload:
-            if self.device.type != "cpu":
-                X = backend.to_device(np.ascontiguousarray(X) if isinstance(X, np.ndarray) else X, self.device)
-                y = backend.to_device(np.ascontiguousarray(y) if isinstance(y, np.ndarray) else y, self.device)
-            else:
-                X, y = backend.to_device(X, self.device), backend.to_device(y, self.device)
-        self._X, self._y = X, y
+        self._samplers(a["batch_size"], a["shuffle"], a["sampler"], a["batch_sampler"], a["drop_last"],
+                       a["generator"], a["seed"])
+        self._reader(a["collate_fn"], a["preload"])
+
+    def _samplers(self, batch_size, shuffle, sampler, batch_sampler, drop_last, generator, seed):
+        """``sampler`` and ``batch_sampler`` by PyTorch's rules."""
+        if shuffle is not None and not isinstance(shuffle, bool):
+            raise TypeError(f"DataLoader: shuffle must be a bool or None, got {shuffle!r}")
+        if not isinstance(drop_last, bool):
+            raise TypeError(f"DataLoader: drop_last must be a bool, got {drop_last!r}")
+        if seed is not None:
+            count(seed, "DataLoader: seed", 0)
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last or seed is not None or generator is not None:
+                raise ValueError("DataLoader: batch_sampler is mutually exclusive with batch_size, shuffle, sampler, "
+                                 "drop_last, seed and generator (the batch sampler has its own)")
+            batch_size, sampler = None, getattr(batch_sampler, "sampler", None)
+        elif batch_size is None:
+            if drop_last:
+                raise ValueError("DataLoader: batch_size=None (one sample at a time) is mutually exclusive with drop_last")
+        else:
+            count(batch_size, "DataLoader: batch_size", 1)
+        if sampler is not None and batch_sampler is None and (shuffle or seed is not None or generator is not None):
+            raise ValueError("DataLoader: sampler is mutually exclusive with shuffle, seed and generator "
+                             "(the sampler sets the order)")
+        if sampler is None:
+            sampler = (RandomSampler(self.dataset, generator=generator, seed=seed) if shuffle
+                       else SequentialSampler(self.dataset))
+        if batch_size is not None:
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        self.sampler, self.batch_sampler = sampler, batch_sampler
+        self.batch_size, self.drop_last = batch_size, drop_last and batch_sampler is not None
+        source = getattr(sampler, "data_source", getattr(sampler, "dataset", None))
+        if source is not None and source is not self.dataset and len(source) != self.num_samples:
+            raise ValueError(f"DataLoader: the sampler is for {len(source)} samples, but the dataset has "
+                             f"{self.num_samples}")
+
+    def _reader(self, collate_fn, preload):
+        """The fast path for whole arrays, else sample by sample through ``collate_fn``."""
+        batched = self.batch_sampler is not None
+        self.collate_fn = collate_fn or (default_collate if batched else default_convert)
+        fast = batched and self.collate_fn is default_collate
+        self._arrays = DeviceArrays.of(self.dataset, self.device, preload) if fast else None
+        if self._arrays is None and preload:
+            raise ValueError(f"DataLoader: preload is for datasets of whole arrays (a TensorDataset, an array, or a "
+                             f"Subset of one) batched by default_collate; this {type(self.dataset).__name__} "
+                             "is read sample by sample")
+        self.preload = self._arrays is not None and self._arrays.preload
 
     # ----------------------------------------------------------------- epochs and order
 
     @property
+    def seed(self):
+        """The seed of the shuffle (None when the order is not random)."""
+        return getattr(self.sampler, "seed", None)
+
+    def _epoch_holder(self):
+        return self.batch_sampler if self.batch_sampler is not None else self.sampler
+
+    @property
     def epoch(self) -> int:
-        """The epoch number the next iteration will use."""
-        return self._epoch
+        """The epoch the next pass will be (its sampler's, when that has one)."""
+        return getattr(self._epoch_holder(), "epoch", self._epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        """Make the next iteration epoch ``epoch`` (its order depends only on seed and epoch)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
-        self._epoch = int(epoch)
+        """Make the next pass epoch ``epoch`` (its order depends only on the seed and the epoch);
+        sets the sampler's epoch too."""
+        self._epoch = count(epoch, "epoch", 0)
+        holder = self._epoch_holder()
+        if hasattr(holder, "set_epoch"):
+            holder.set_epoch(self._epoch)
 
-    def indices(self, epoch: int | None = None) -> np.ndarray:
+    def indices(self, epoch: int | None = None):
         """The sample indices (host int64 array) in the order epoch ``epoch`` visits them
         (default: the next epoch), including those a drop_last would skip."""
-        epoch = self._epoch if epoch is None else int(epoch)
-        if not self.shuffle:
-            return np.arange(self.num_samples, dtype=np.int64)
-        rng = np.random.default_rng([self.seed, epoch])
-        return rng.permutation(self.num_samples).astype(np.int64, copy=False)
+        holder = self._epoch_holder()
+        if isinstance(holder, Sampler):
+            return holder.order(epoch)
+        epoch = self.epoch if epoch is None else count(epoch, "epoch", 0)
+        if self.batch_sampler is None:
+            return indices_of(holder, epoch)
+        return np.concatenate([np.zeros(0, np.int64)] + list(self._own_batches(epoch)))
 
     def __len__(self) -> int:
-        if self.drop_last:
-            return self.num_samples // self.batch_size
-        return -(-self.num_samples // self.batch_size)
+        return len(self._epoch_holder())
 
     # ----------------------------------------------------------------- iteration
 
     def __iter__(self):
-        order = self.indices(self._epoch) if self.shuffle else None
-        self._epoch += 1
-        return self._batches(order)
+        return self._pass()
 
-    def _batches(self, order):
-        bs, X, y, dev = self.batch_size, self._X, self._y, self.device
-        if order is not None and self.preload:
-            order = backend.to_device(order, dev)  # once per epoch; batches gather on the device
-        for b in range(len(self)):
-            start = b * bs
-            stop = min(start + bs, self.num_samples)
-            if order is None:
-                xb, yb = X[start:stop], y[start:stop]
-            else:
-                idx = order[start:stop]
-                with dev.context():   # the gather runs on the loader's GPU
-                    xb, yb = X[idx], y[idx]
-            if not self.preload:
-                xb, yb = backend.to_device(xb, dev), backend.to_device(yb, dev)
-            if self.as_tensors:
-                xb, yb = wrap(xb, dev), wrap(yb, dev)
-                yb.value_bounds = self._label_bounds
-            yield xb, yb
+    def _pass(self):
+        """One pass: epoch ``self.epoch`` as it is when the first batch is taken; handing out
+        the last batch completes the epoch."""
+        epoch = self.epoch
+        steps, fetch = self._plan(epoch)
+        if not steps:
+            self._complete(epoch)
+        for i, step in enumerate(steps):
+            batch = fetch(step)
+            if i == len(steps) - 1:
+                self._complete(epoch)
+            yield batch
+
+    def _complete(self, epoch):
+        if self.epoch == epoch:   # unless set_epoch chose another meanwhile
+            self.set_epoch(epoch + 1)
+
+    def _plan(self, epoch):
+        """The epoch's steps, and how to make each step's batch."""
+        bs, arrays = self.batch_sampler, self._arrays
+        if bs is None:   # one sample at a time
+            return indices_of(self.sampler, epoch).tolist(), self._single
+        if isinstance(bs, BatchSampler):
+            order = bs.order(epoch)
+            spans = bs.spans(len(order))
+            if arrays is None:
+                return spans, lambda span: self._collated(order[span[0]:span[1]])
+            on_device = arrays.epoch(None if isinstance(bs.sampler, SequentialSampler) else order)
+            return spans, lambda span: arrays.take(on_device, span[0], span[1], self.as_tensors)
+        steps = self._own_batches(epoch)   # a batch sampler of your own: its lists of indices
+        if arrays is None:
+            return steps, self._collated
+        return steps, lambda idx: arrays.take(arrays.epoch(idx), 0, len(idx), self.as_tensors)
+
+    def _own_batches(self, epoch):
+        """Epoch ``epoch``'s batches from a batch sampler of your own (after its set_epoch)."""
+        if hasattr(self.batch_sampler, "set_epoch"):
+            self.batch_sampler.set_epoch(epoch)
+        return [as_indices(b, type(self.batch_sampler).__name__) for b in self.batch_sampler]
+
+    def _samples(self, indices):
+        get_many = getattr(self.dataset, "__getitems__", None)
+        return get_many(indices) if callable(get_many) else [self.dataset[i] for i in indices]
+
+    def _collated(self, indices):
+        if len(indices):
+            batch = self.collate_fn(self._samples(indices.tolist()))
+        else:   # a rank's empty part of a short last batch: the batch's structure, no rows
+            batch = empty_batch(self.collate_fn(self._samples([0])))
+        return batch_to_device(batch, self.device, self.as_tensors)
+
+    def _single(self, index):
+        return batch_to_device(self.collate_fn(self.dataset[index]), self.device, self.as_tensors)
 
     def __repr__(self):
-        return (f"DataLoader(num_samples={self.num_samples}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"seed={self.seed}, device='{self.device}', drop_last={self.drop_last}, preload={self.preload})")
+        how = self.batch_sampler if self.batch_sampler is not None else self.sampler
+        return (f"DataLoader({type(self.dataset).__name__} of {self.num_samples} samples, {how!r}, "
+                f"device='{self.device}', preload={self.preload})")
+
+
+DataLoader.__init__.__signature__ = inspect.signature(_arguments).replace(parameters=[
+    inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    *inspect.signature(_arguments).parameters.values()])

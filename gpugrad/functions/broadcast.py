@@ -31,10 +31,12 @@ def _sum_to_array(g, shape):
     while nlead < len(axes) and axes[nlead] == nlead:
         nlead += 1
     if nlead == len(axes) and nlead < len(gshape) and (g.flags.c_contiguous or len(gshape) == 2):
-        rows = 1
+        rows = cols = 1
         for s in gshape[:nlead]:
             rows *= s
-        return kernels.sum_rows(g.reshape(rows, -1)).reshape(shape)
+        for s in gshape[nlead:]:
+            cols *= s
+        return kernels.sum_rows(g.reshape(rows, cols)).reshape(shape)   # (no -1: rows may be 0)
     return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 

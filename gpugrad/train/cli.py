@@ -8,6 +8,8 @@ Writes to ``--out``: ``checkpoint.npz`` (model + optimizer + metadata, after eve
 ``metrics.json`` (per-epoch figures, device, wall time, final accuracy) and ``curves.png``.
 Bad input (data files, checkpoints, options, a missing GPU) ends with one
 ``gpugrad-train: error: ...`` line on stderr and exit status 2.
+
+Under ``mpiexec -n N`` it trains data-parallel on N processes (see :mod:`.processes`).
 """
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ import time
 
 from .. import __version__, backend
 from ..checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
-from ..data import DataError, DataLoader, load_digits, load_idx_dataset, standardize
+from ..data import DataLoader, load_digits, load_idx_dataset, standardize
 from . import loop, report
-from .settings import PROG, UsageError, build_parser, run_device, run_settings
+from .processes import SETUP_ERRORS, Processes
+from .settings import PROG, UsageError, build_parser, run_settings
 
 __all__ = ["main", "run", "load_data", "TrainingJob"]
 
@@ -69,14 +72,16 @@ def _writable_folder(out):
 
 class TrainingJob:
     """One invocation of ``gpugrad-train``: its settings, data, model and optimizer, and the
-    history of the epochs done so far (those of the checkpoint it resumes, then its own)."""
+    history of the epochs done so far (those of the checkpoint it resumes, then its own).
+    ``ranks`` is this process's place in a data-parallel run (one process by default)."""
 
-    def __init__(self, args):
+    def __init__(self, args, ranks=None):
         self.t_start = time.perf_counter()
         self.args = args
-        self.device = run_device(args.device)
+        self.ranks = ranks = ranks if ranks is not None else Processes()
+        self.device = ranks.start(args.device)
         self.ckpt_path = os.path.join(args.out, CHECKPOINT)
-        self.saved = _resume_from(self.ckpt_path) if args.resume else None
+        self.saved = ranks.from_rank0(_resume_from, self.ckpt_path) if args.resume else None
         meta = self.saved[2] if self.saved else {}
         self.settings = s = run_settings(args, meta.get("settings"), self.ckpt_path)
         given_dir = None if args.data_dir is None else os.path.abspath(args.data_dir)
@@ -87,22 +92,33 @@ class TrainingJob:
         self.done = self.start_epoch >= s["epochs"]
 
     def prepare(self):
-        """Load and scale the data, build the model and optimizer, restore a resumed run."""
+        """Load and scale the data, build the model and optimizer, restore a resumed run (every
+        rank, agreeing on failures); then wrap the model for data parallelism and make the loaders."""
+        data = self.ranks.agree(self._build)
+        self.ranks.setup_done()
+        self.net = self.ranks.data_parallel(self.model)   # the model, or its DistributedDataParallel
+        (X_train, y_train), (X_test, y_test) = data
+        s = self.settings
+        self.train_loader = DataLoader(X_train, y_train, device=self.device, batch_sampler=self.ranks.batch_sampler(
+            len(y_train), s["batch_size"], shuffle=True, seed=s["seed"]))
+        self.test_loader = DataLoader(X_test, y_test, device=self.device,
+                                      batch_sampler=self.ranks.batch_sampler(len(y_test), EVAL_BATCH_SIZE))
+        self.n_params = sum(p.size for p in self.model.parameters())
+
+    def _build(self):
         s = self.settings
         X_train, y_train, X_test, y_test = load_data(s["dataset"], s["data_dir"])
         X_train, X_test, self.scaling = standardize(X_train, X_test, min_std=STD_FLOOR)
         n_in, self.n_classes = X_train.shape[1], int(max(y_train.max(), y_test.max())) + 1
         self.arch = loop.describe_model(n_in, s["hidden"], self.n_classes, s["activation"])
-        _writable_folder(self.args.out)
+        if self.ranks.is_writer:
+            _writable_folder(self.args.out)
         backend.manual_seed(s["seed"])
         self.model = loop.build_model(n_in, s["hidden"], self.n_classes, s["activation"], device=self.device)
         self.opt = loop.build_optimizer(s["optimizer"], self.model.parameters(), s["lr"], s["momentum"])
         if self.saved is not None:
             self._restore()
-        self.train_loader = DataLoader(X_train, y_train, s["batch_size"], shuffle=True, seed=s["seed"],
-                                       device=self.device)
-        self.test_loader = DataLoader(X_test, y_test, EVAL_BATCH_SIZE, device=self.device)
-        self.n_params = sum(p.size for p in self.model.parameters())
+        return (X_train, y_train), (X_test, y_test)
 
     def _restore(self):
         model_state, optim_state, meta = self.saved
@@ -116,7 +132,12 @@ class TrainingJob:
         what = "resuming after epoch %d" % self.start_epoch if self.saved else "training"
         print(f"{PROG}: {what}: {s['dataset']} ({tl.num_samples} train / {self.test_loader.num_samples} test, "
               f"{self.n_classes} classes), {self.arch} ({self.n_params:,} parameters), {s['optimizer']} "
-              f"lr {s['lr']:g}, batch {s['batch_size']}, {s['epochs']} epochs, on {self.device}", flush=True)
+              f"lr {s['lr']:g}, batch {s['batch_size']}, {s['epochs']} epochs, on {self.where()}", flush=True)
+
+    def where(self):
+        """The device, and the number of processes when there are several."""
+        n = self.ranks.size
+        return str(self.device) if n == 1 else f"{self.device} x {n} processes ({self.ranks.group.backend})"
 
     def train(self, log, interactive):
         """Train the remaining epochs (or --stop-after of them), checkpointing after each."""
@@ -125,22 +146,24 @@ class TrainingJob:
         for epoch in range(self.start_epoch, stop_at):
             self.train_loader.set_epoch(epoch)   # the shuffle depends only on (seed, epoch): resumable
             bar = report.progress_bar(self.train_loader, f"epoch {epoch + 1}/{s['epochs']}") if interactive else None
-            train_loss, seconds, seen = loop.train_one_epoch(self.model, self.opt, self.train_loader, bar)
+            train_loss, seconds, seen = loop.train_one_epoch(self.net, self.opt, self.train_loader, bar)
             if bar is not None:
                 bar.close()
-            test_loss, test_acc = loop.evaluate(self.model, self.test_loader)
+            test_loss, test_acc = loop.evaluate(self.net, self.test_loader)
             self.history.append({"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
                                  "test_accuracy": test_acc, "samples_per_s": seen / seconds,
-                                 "epoch_time_s": seconds, "device": str(self.device)})
-            log(report.epoch_line(self.history[-1], s["epochs"]))
-            save_checkpoint(self.ckpt_path, self.model, self.opt, self.checkpoint_meta())
-            report.write_metrics(os.path.join(self.args.out, METRICS), self.metrics(False))
+                                 "epoch_time_s": seconds, "device": str(self.device), "processes": self.ranks.size})
+            if self.ranks.is_writer:
+                log(report.epoch_line(self.history[-1], s["epochs"]))
+                save_checkpoint(self.ckpt_path, self.model, self.opt, self.checkpoint_meta())
+                report.write_metrics(os.path.join(self.args.out, METRICS), self.metrics(False))
 
     def checkpoint_meta(self):
         mean, std = self.scaling
         return {"settings": self.settings, "epoch": len(self.history), "architecture": self.arch,
                 "history": self.history, "scaling": {"mean": mean.tolist(), "std": std.tolist()},
-                "device": str(self.device), "wall_time_s": self.wall_before + self.elapsed(),
+                "device": str(self.device), "processes": self.ranks.size,
+                "wall_time_s": self.wall_before + self.elapsed(),
                 "gpugrad_version": __version__}
 
     def elapsed(self):
@@ -149,7 +172,7 @@ class TrainingJob:
     def metrics(self, completed):
         s, last = self.settings, (self.history[-1] if self.history else {})
         return {
-            "dataset": s["dataset"], "device": str(self.device), "model": self.arch,
+            "dataset": s["dataset"], "device": str(self.device), "processes": self.ranks.size, "model": self.arch,
             "parameters": self.n_params, "settings": s, "train_samples": self.train_loader.num_samples,
             "test_samples": self.test_loader.num_samples, "epochs": self.history,
             "epochs_completed": len(self.history), "epochs_requested": s["epochs"], "completed": completed,
@@ -160,32 +183,36 @@ class TrainingJob:
         }
 
     def finish(self):
-        """Write the curves and the final metrics; print the result, or how to continue."""
+        """Write the curves and the final metrics; print the result, or how to continue (rank 0)."""
         s, out = self.settings, self.args.out
         completed = len(self.history) >= s["epochs"]
+        if not self.ranks.is_writer:
+            return
         report.save_curves(os.path.join(out, CURVES), self.history,
-                           f"{s['dataset']}: {self.arch}, {s['optimizer']}, on {self.device}")
+                           f"{s['dataset']}: {self.arch}, {s['optimizer']}, on {self.where()}")
         doc = self.metrics(completed)
         report.write_metrics(os.path.join(out, METRICS), doc)
         accuracy = 100 * doc["final_test_accuracy"]
         if completed:
-            print(f"test accuracy {accuracy:.2f}% after {len(self.history)} epochs on {self.device} "
+            print(f"test accuracy {accuracy:.2f}% after {len(self.history)} epochs on {self.where()} "
                   f"in {doc['session_wall_time_s']:.1f} s; results in {out}", flush=True)
         else:
             print(f"stopped after epoch {len(self.history)} of {s['epochs']} (test accuracy {accuracy:.2f}%); "
                   f"continue with: {PROG} --out {out} --resume", flush=True)
 
 
-def run(args) -> int:
-    """Train as ``args`` say; raises UsageError / DataError / CheckpointError on bad input."""
+def run(args, ranks=None) -> int:
+    """Train as ``args`` say; raises UsageError / DataError / CheckpointError on bad input.
+    ``ranks``: this process's place in a data-parallel run (default: from the environment)."""
     _check_extras()
-    job = TrainingJob(args)
+    job = TrainingJob(args, ranks)
     if job.done:
-        print(f"{PROG}: {job.ckpt_path} already has {job.start_epoch} epochs (--epochs "
-              f"{job.settings['epochs']}); nothing to do (pass a larger --epochs to train further)", flush=True)
+        if job.ranks.is_writer:
+            print(f"{PROG}: {job.ckpt_path} already has {job.start_epoch} epochs (--epochs "
+                  f"{job.settings['epochs']}); nothing to do (pass a larger --epochs to train further)", flush=True)
         return 0
     job.prepare()
-    interactive = sys.stdout.isatty()
+    interactive = job.ranks.is_writer and sys.stdout.isatty()
     if interactive:
         job.announce()
     job.train(_logger(interactive), interactive)
@@ -204,19 +231,17 @@ def _logger(interactive):
 
 def main(argv=None) -> int:
     """Entry point of ``gpugrad-train``; returns the exit status."""
+    ranks = Processes()
     try:
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
-        return run(args)
-    except (UsageError, DataError, CheckpointError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
-        return 2
+        return run(args, ranks)
+    except SETUP_ERRORS as exc:
+        return ranks.fail(f"{PROG}: error: {exc}", 2, agreed=ranks.setting_up)
     except MemoryError as exc:  # CUDA out of memory: gpugrad's message says what to do
-        print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
-        return 1
+        return ranks.fail(f"{PROG}: error: {exc}", 1)
     except KeyboardInterrupt:
-        print(f"\n{PROG}: interrupted; the last finished epoch's checkpoint is kept (continue with --resume)",
-              file=sys.stderr, flush=True)
-        return 130
+        return ranks.fail(f"\n{PROG}: interrupted; the last finished epoch's checkpoint is kept (continue with "
+                          "--resume)", 130, every_rank=True)

@@ -4,6 +4,11 @@
 benchmarks and the tests all run it. In :func:`train_one_epoch` the running loss stays on the
 device (no host sync per batch) and is read only every ``PROGRESS_EVERY`` batches for the
 progress bar, and at the end of the epoch: the template for a training script of your own.
+
+Data parallel: pass a model wrapped in DistributedDataParallel and loaders whose batch sampler is
+a DistributedBatchSampler; each rank backpropagates its share of the global batch's mean loss
+(``loss_weight``), and the epoch's loss and accuracy are summed over the ranks, so N processes
+report the figures one process would.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import time
 
 import numpy as np
 
-from .. import backend, creation, nn, optim
+from .. import backend, creation, distributed, nn, optim
 from ..autograd import no_grad
 from ..functions import loss as losses
 from ..functions.reduction import argmax
@@ -22,18 +27,49 @@ __all__ = ["PROGRESS_EVERY", "train_step", "train_one_epoch", "evaluate", "build
 PROGRESS_EVERY = 10        # batches between reads of the running loss (each read is a host sync)
 
 
-def train_step(model, opt, xb, yb, loss_fn=losses.cross_entropy):
+def train_step(model, opt, xb, yb, loss_fn=losses.cross_entropy, loss_weight=1.0):
     """One step: the loss of ``model(xb)`` against ``yb``, backward, and ``opt.step()``.
-    Returns the loss tensor (on the device; reading it is the caller's choice)."""
-    loss = loss_fn(model(xb), yb)
+    Returns the loss tensor (on the device; reading it is the caller's choice).
+
+    ``loss_weight`` scales the loss that is backpropagated (not the one returned): under data
+    parallelism, this rank's share of the global batch (DistributedBatchSampler.loss_weight).
+    A rank whose part of a short last batch is empty backpropagates zeros, so it still takes
+    part in averaging the gradients."""
+    out = model(xb)
+    if len(yb) == 0:
+        loss = out.sum() * 0.0
+        objective = loss
+    else:
+        loss = loss_fn(out, yb)
+        objective = loss if loss_weight == 1.0 else loss * loss_weight
     opt.zero_grad()
-    loss.backward()
+    objective.backward()
     opt.step()
     return loss
 
 
+def _replicas(loader) -> int:
+    """How many ranks share ``loader``'s epochs: its (batch) sampler's ``num_replicas``, 1 for
+    a loader whose samplers are not split over ranks."""
+    for sampler in (getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)):
+        if hasattr(sampler, "num_replicas"):
+            return sampler.num_replicas
+    return 1
+
+
+def _sum_over_ranks(loader, *values):
+    """The sums over the ranks of per-rank figures when ``loader`` hands out one rank's part of
+    each epoch (a data-parallel job); the figures themselves otherwise."""
+    if _replicas(loader) == 1:
+        return values
+    totals = creation.tensor(np.array(values, dtype=np.float64), device="cpu")
+    distributed.all_reduce(totals)
+    return tuple(totals.array.tolist())
+
+
 def train_one_epoch(model, opt, loader, progress=None):
-    """One pass over ``loader``; returns (mean training loss, seconds, samples).
+    """One pass over ``loader``; returns (mean training loss, seconds, samples), over all ranks
+    in a data-parallel job.
 
     The running loss is a device tensor: adding ``loss.detach()`` queues work on the GPU and
     never waits for it. It is read (a host sync) only every PROGRESS_EVERY batches when a
@@ -42,29 +78,35 @@ def train_one_epoch(model, opt, loader, progress=None):
     start = time.perf_counter()
     loss_sum = creation.zeros((), device=loader.device)   # stays on the device
     seen = 0
+    weight = getattr(loader.batch_sampler, "loss_weight", lambda step: 1.0)   # DistributedBatchSampler's share
     batches = progress if progress is not None else loader
     for i, (xb, yb) in enumerate(batches, 1):
-        loss = train_step(model, opt, xb, yb)
+        loss = train_step(model, opt, xb, yb, loss_weight=weight(i - 1))
         loss_sum = loss_sum + loss.detach() * len(yb)
         seen += len(yb)
         if progress is not None and i % PROGRESS_EVERY == 0:
             progress.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", refresh=False)
     backend.synchronize(loader.device)   # all queued work done: the time below is real
     seconds = time.perf_counter() - start
-    return loss_sum.item() / seen, seconds, seen
+    total, seen = _sum_over_ranks(loader, loss_sum.item(), seen)
+    return total / seen, seconds, int(seen)
 
 
 def evaluate(model, loader):
-    """(mean loss, accuracy) over ``loader``, without recording a graph."""
+    """(mean loss, accuracy) over ``loader`` (over all ranks in a data-parallel job), without
+    recording a graph."""
     model.eval()
     with no_grad():
         loss_sum = creation.zeros((), device=loader.device)
         correct = creation.zeros((), dtype=np.int64, device=loader.device)
         for xb, yb in loader:
+            if not len(yb):   # this rank's part of a short last batch
+                continue
             logits = model(xb)
             loss_sum = loss_sum + losses.cross_entropy(logits, yb) * len(yb)
             correct = correct + (argmax(logits, axis=1) == yb).sum()
-    return loss_sum.item() / loader.num_samples, correct.item() / loader.num_samples
+    total, right = _sum_over_ranks(loader, loss_sum.item(), correct.item())
+    return total / loader.num_samples, right / loader.num_samples
 
 
 def build_model(n_in, hidden, n_classes, activation="relu", device=None, dtype=np.float32):

@@ -1,4 +1,4 @@
-"""Built-in data: scikit-learn's bundled digits (no download), and feature scaling."""
+"""Built-in data: scikit-learn's bundled digits (no download), and the feature scaling used with them."""
 from __future__ import annotations
 
 import numpy as np
