@@ -230,3 +230,13 @@ def test_grad_semantics_match_pytorch():
 
     for mine, want in zip(run("gg"), run("torch")):
         np.testing.assert_allclose(mine, want, rtol=1e-12, atol=1e-12)
+
+
+def test_an_empty_batch_gives_zero_gradients_in_both_kinds_of_pass(device):
+    import gpugrad.nn.functional as F
+    x = gg.zeros(0, 3, dtype="float64", device=device, requires_grad=True)
+    w, b = f64(np.ones((3, 2)), device), f64([0.5, -0.5], device)
+    for create_graph in (False, True):
+        gx, gw, gb = grad(F.linear(x, w, b, activation="sigmoid").sum(), (x, w, b),
+                          create_graph=create_graph)
+        assert gx.shape == (0, 3) and not gw.numpy().any() and not gb.numpy().any()
