@@ -18,31 +18,13 @@ and ``(fwd+hvp)/(fwd+bwd)``; the same for PyTorch (eager, float32, same weights)
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 from . import mlp_step
+from .overhead import median_ms
 
 SIZES = mlp_step.SIZES
-
-
-def _timer(fn, sync, repeats, min_time):
-    fn()
-    sync()
-    runs = []
-    for _ in range(repeats):
-        n, start = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            sync()
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_time:
-                break
-        runs.append(elapsed / n * 1e3)
-    return statistics.median(runs)
 
 
 def _steps(fwd, params, vs, grad):
@@ -102,7 +84,7 @@ def torch_fns(batch, device):
 
 def measure(impl, batch, device, repeats, min_time):
     fns, sync = (gpugrad_fns if impl == "gpugrad" else torch_fns)(batch, device)
-    ms = {name: _timer(fn, sync, repeats, min_time) for name, fn in fns.items()}
+    ms = {name: median_ms(fn, repeats, min_time, sync) for name, fn in fns.items()}
     ms["hvp/bwd"] = (ms["fwd+hvp"] - ms["fwd"]) / (ms["fwd+bwd"] - ms["fwd"])
     ms["(fwd+hvp)/(fwd+bwd)"] = ms["fwd+hvp"] / ms["fwd+bwd"]
     return ms
