@@ -46,7 +46,7 @@ class FunctionCtx:
     """The ``ctx`` of a :class:`Function`: a view of its graph node's saved state."""
 
     def __init__(self, node):
-        object.__setattr__(self, "_node", weakref.ref(node))
+        self._node = weakref.ref(node)   # the node holds the ctx: no cycle
 
     def _the_node(self):
         node = self._node()

@@ -5,8 +5,6 @@ gradient of the whole batch comes out of one pass and stays on the device.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend, kernels
 from ..autograd import Op, array_of
 from ..creation import tensor
