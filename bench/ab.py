@@ -18,17 +18,21 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 _PROBE = r"""
 import json, os, sys, time, statistics
-sys.path.insert(1, {bench_parent!r})
+sys.path.insert(0, {bench_link_dir!r})   # this tree's bench/, and nothing else of this tree
+import gpugrad
+assert os.path.dirname(os.path.dirname(gpugrad.__file__)) == {tree!r}, gpugrad.__file__
 from threadpoolctl import threadpool_limits
 threadpool_limits(1)
 from bench import overhead, mlp_step
-out = {{"per_op_us": overhead.us_per_op(overhead.gpugrad_chain(), repeats=5, min_time=0.2)}}
+out = {{"gpugrad": gpugrad.__file__,
+       "per_op_us": overhead.us_per_op(overhead.gpugrad_chain(), repeats=5, min_time=0.2)}}
 for batch in {batches!r}:
     step, _ = mlp_step.gpugrad_step_fn(batch)
     for _ in range(3):
@@ -45,12 +49,18 @@ print(json.dumps(out))
 
 
 def measure(tree, batches):
-    """One process, PYTHONPATH=tree: {measure: value}."""
-    env = dict(os.environ, PYTHONPATH=str(Path(tree).resolve()), OMP_NUM_THREADS="1",
+    """One process, PYTHONPATH=tree, run from a folder holding only a link to this tree's
+    bench/ (so neither the working directory nor the bench's own tree shadows ``tree``'s
+    gpugrad: the probe checks which one it imported): {measure: value}, and under "gpugrad"
+    the path of the gpugrad it measured."""
+    tree = str(Path(tree).resolve())
+    env = dict(os.environ, PYTHONPATH=tree, OMP_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", GPUGRAD_DEVICE="cpu")
-    code = _PROBE.format(bench_parent=str(HERE.parent), batches=list(batches))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=False)
+    with tempfile.TemporaryDirectory() as link_dir:
+        os.symlink(HERE, os.path.join(link_dir, "bench"))
+        code = _PROBE.format(bench_link_dir=link_dir, tree=tree, batches=list(batches))
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=False, cwd=link_dir)
     if done.returncode:
         raise RuntimeError(f"measuring {tree} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -69,7 +79,7 @@ def main(argv=None):
         for which in (("before", "after") if r % 2 == 0 else ("after", "before")):
             samples[which].append(measure(getattr(args, which), batches))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
-    keys = list(samples["before"][0])
+    keys = [k for k in samples["before"][0] if k != "gpugrad"]
     print(f"{'measure':16s} {'before':>10s} {'after':>10s} {'after/before':>13s}")
     for key in keys:
         b = statistics.median(s[key] for s in samples["before"])

@@ -57,20 +57,31 @@ def torch_chain(links=LINKS):
 IMPLS = {"gpugrad": gpugrad_chain, "torch": torch_chain}
 
 
-def us_per_op(run, repeats=7, min_time=0.2, links=LINKS):
-    """Median over ``repeats`` timed runs of microseconds per op (forward + backward)."""
-    run()  # warm up
-    per_op = []
+def median_ms(run, repeats=7, min_time=0.2, sync=None):
+    """Median over ``repeats`` timed runs of milliseconds per call of ``run``: each timed run
+    calls it back to back for at least ``min_time`` seconds (``sync`` after each call, to wait
+    for a device), after one untimed call."""
+    run()
+    if sync is not None:
+        sync()
+    runs = []
     for _ in range(repeats):
         n, start = 0, time.perf_counter()
         while True:
             run()
+            if sync is not None:
+                sync()
             n += 1
             elapsed = time.perf_counter() - start
             if elapsed >= min_time:
                 break
-        per_op.append(elapsed / n / (links * OPS_PER_LINK) * 1e6)
-    return statistics.median(per_op)
+        runs.append(elapsed / n * 1e3)
+    return statistics.median(runs)
+
+
+def us_per_op(run, repeats=7, min_time=0.2, links=LINKS):
+    """Median over ``repeats`` timed runs of microseconds per op (forward + backward)."""
+    return median_ms(run, repeats, min_time) * 1e3 / (links * OPS_PER_LINK)
 
 
 def main(argv=None):

@@ -9,7 +9,7 @@ import numpy as _np
 
 __version__ = "0.1.0"
 
-from . import backend, functions  # noqa: E402  (functions binds Tensor's operators)
+from . import autograd, backend, functions  # noqa: E402  (functions binds Tensor's operators)
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .backend import (Device, cuda_available, get_default_device, manual_seed,  # noqa: E402
                       set_default_device, synchronize)
@@ -17,10 +17,10 @@ from .creation import (arange, as_tensor, from_dlpack, from_numpy, full, ones,  
                        ones_like, rand, randn, tensor, zeros, zeros_like)
 from .functions import (abs, clamp, clip, concatenate, exp, log, log_softmax, matmul, maximum,  # noqa: E402
                         minimum, relu, sigmoid, softmax, sqrt, stack, tanh)
-from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 from .tensor import Tensor  # noqa: E402
 
-from . import checkpoint, data, distributed, nn, optim  # noqa: E402
+from . import checkpoint, data, distributed, nn, optim, viz  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
 float16, float32, float64 = _np.float16, _np.float32, _np.float64
@@ -29,10 +29,10 @@ int32, int64, bool_ = _np.int32, _np.int64, _np.bool_
 __all__ = [
     "Tensor", "tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "zeros_like", "ones_like", "randn",
     "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-    "gradcheck", "GradcheckError", "manual_seed", "Device", "cuda_available",
+    "gradcheck", "gradgradcheck", "GradcheckError", "autograd", "manual_seed", "Device", "cuda_available",
     "get_default_device", "set_default_device", "synchronize", "backend", "functions", "nn",
-    "optim", "data", "checkpoint", "distributed", "save", "load", "abs", "clamp", "clip", "concatenate", "exp",
-    "log", "log_softmax",
+    "optim", "data", "checkpoint", "distributed", "viz", "save", "load", "abs", "clamp", "clip",
+    "concatenate", "exp", "log", "log_softmax",
     "matmul", "maximum", "minimum", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh",
     "float16", "float32", "float64", "int32", "int64", "bool_",
 ]

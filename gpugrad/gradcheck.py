@@ -1,13 +1,14 @@
-"""Central-difference gradient checking in float64, on any backend."""
+"""Central-difference gradient checking in float64, on any backend: ``gradcheck`` (first
+derivatives) and ``gradgradcheck`` (second derivatives, through a recorded backward pass)."""
 from __future__ import annotations
 
 import numpy as np
 
 from . import backend
-from .autograd import no_grad
+from .autograd import enable_grad, grad, no_grad
 from .tensor import Tensor, wrap
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
 
 class GradcheckError(RuntimeError):
@@ -17,6 +18,15 @@ class GradcheckError(RuntimeError):
 def _project(out, weights):
     """<out, weights> as a Python float (sum over every output)."""
     return sum(float((o.array * w).sum()) for o, w in zip(out, weights))
+
+
+def _checked_inputs(inputs, name):
+    """(the inputs as a tuple, the indices of those that require grad: at least one)."""
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError(f"{name}: no input requires grad")
+    return inputs, checked
 
 
 def _numeric_grad(value, x, eps):
@@ -45,12 +55,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
 
     Returns True, or raises :class:`GradcheckError` naming the worst element.
     """
-    if isinstance(inputs, Tensor):
-        inputs = (inputs,)
-    inputs = tuple(inputs)
-    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    if not checked:
-        raise ValueError("gradcheck: no input requires grad")
+    inputs, checked = _checked_inputs(inputs, "gradcheck")
     for i in checked:
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; finite differences need float64")
@@ -91,3 +96,47 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
         raise GradcheckError(f"gradcheck failed for input {i} at index {tuple(int(j) for j in k)}: "
                              f"analytic {a:.10g} vs numeric {n:.10g} (|diff| {abs(a - n):.3g})")
     return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
+    """Check the *backward* of ``fn``'s backward (its second derivatives) against central
+    differences, as PyTorch's gradgradcheck does.
+
+    The first derivative ``g(x, v) = vᵀ ∂fn/∂x`` is computed with ``create_graph=True`` (so
+    through every op's recorded backward) for a weight ``v`` per output (``grad_outputs``, or
+    random float64 tensors drawn from ``seed``), and :func:`gradcheck` then checks ``g`` with
+    respect to both ``x`` and ``v``: every second derivative, and every backward's linearity in
+    its upstream gradient. Returns True, or raises :class:`GradcheckError`.
+    """
+    inputs, checked = _checked_inputs(inputs, "gradgradcheck")
+    with enable_grad():
+        out = fn(*inputs)
+    outs = out if isinstance(out, tuple) else (out,)
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed + 1)
+        grad_outputs = tuple(
+            wrap(backend.to_device(rng.standard_normal(o.shape), o.device), o.device, True)
+            for o in outs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = (grad_outputs,)
+    grad_outputs = tuple(grad_outputs)
+    if len(grad_outputs) != len(outs):
+        raise ValueError(f"gradgradcheck: {len(outs)} outputs but {len(grad_outputs)} "
+                         "grad_outputs")
+    n = len(inputs)
+
+    def first_derivative(*args):
+        xs, vs = args[:n], args[n:]
+        with enable_grad():
+            res = fn(*xs)
+            res = res if isinstance(res, tuple) else (res,)
+            live = [(o, v) for o, v in zip(res, vs) if o.requires_grad]
+            if not live:
+                raise GradcheckError("gradgradcheck: the output does not depend on any input "
+                                     "that requires grad")
+            grads = grad([o for o, _ in live], [xs[i] for i in checked], [v for _, v in live],
+                         create_graph=True, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_derivative, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
+                     seed=seed)

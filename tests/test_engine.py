@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gpugrad as gg
-from gpugrad.autograd import Function
+from gpugrad.autograd import Op
 
 
 def f64(values, device="cpu", requires_grad=True):
@@ -160,7 +160,7 @@ def test_intermediate_inputs_are_not_kept_alive_by_the_graph():
 def test_unneeded_input_gradients_are_skipped():
     calls = []
 
-    class Spy(Function):
+    class Spy(Op):
         def forward(self, a, b):
             calls.append(self.needs_input_grad)
             return a * b

@@ -12,7 +12,7 @@ import pytest
 import gpugrad as gg
 import gpugrad.nn as nn
 import gpugrad.nn.functional as F
-from gpugrad.autograd import Function
+from gpugrad.autograd import Op
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -402,7 +402,7 @@ def test_gradcheck_needs_float64(device):
         gg.gradcheck(lambda t: t * t, [x])
 
 
-class _SquareWrongAt12(Function):
+class _SquareWrongAt12(Op):
     """y = x²; backward is right everywhere except at element (1, 2), where it adds 1."""
 
     def forward(self, x):
@@ -415,7 +415,7 @@ class _SquareWrongAt12(Function):
         return gx
 
 
-class _Square(Function):
+class _Square(Op):
     def forward(self, x):
         self.x = x
         return x * x

@@ -30,6 +30,24 @@ def test_readme_tour_runs(capsys, default_device):
     assert 0.0 <= scope["accuracy"] <= 1.0
 
 
+def test_readme_autograd_in_depth_runs_and_prints_what_it_says(capsys):
+    """The code of "Autograd in depth", run in order in one scope: each print( with a comment
+    prints that comment; the anomaly example prints the message's first line."""
+    text = README.read_text()
+    start = text.index("## Autograd in depth")
+    section = text[start:text.index("\n## ", start)]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
+    expected = [line.split("# ", 1)[1].strip() for line in code.splitlines()
+                if line.lstrip().startswith("print(") and "# " in line]
+    import numpy as np
+    with np.errstate(all="ignore"):
+        exec(compile(code, "README.md autograd in depth", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[:len(expected)] == expected
+    assert out[-1].startswith("anomaly: the backward of Log returned nan values in the gradient "
+                              "of its input 0 (shape (2,), dtype float32); Log was created at")
+
+
 def test_readme_data_example_runs(capsys, default_device):
     """The data section's example prints what its comments say, on each device."""
     text = README.read_text()

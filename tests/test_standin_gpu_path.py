@@ -220,7 +220,7 @@ def test_the_stand_in_sees_every_host_read(read):
 
 # ------------------------------------------------------------------ errors (items 3, 9)
 
-class _Raises(gg.autograd.Function):
+class _Raises(gg.autograd.Op):
     def __init__(self, exc):
         self.exc = exc
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gpugrad as gg
-from gpugrad.autograd import Function
+from gpugrad.autograd import Op
 
 
 def f64(values, device="cpu", requires_grad=True):
@@ -112,7 +112,7 @@ def test_post_accumulate_hook_runs_once_the_leaf_is_final_before_backward_ends(d
     w1, w2 = f64([1.0], device), f64([2.0], device)
     order = []
 
-    class Spy(Function):
+    class Spy(Op):
         """Identity that records when its backward runs."""
 
         def forward(self, x):

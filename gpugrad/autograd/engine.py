@@ -1,14 +1,24 @@
-"""The backward pass: walk the graph from an output back to the leaves.
+"""The backward pass: walk the graph from the outputs back to the leaves.
 
 Nodes run in decreasing generation order, from a heap (iteratively: a 20,000-op chain is
 fine), so a node runs only after every consumer of its outputs has handed back its share. A
 value used twice (the notes' copy gate) gets the *sum* of its gradients, accumulated in place
-into one buffer the engine owns. Each ``Function.backward`` is a vector-Jacobian product on
-arrays shaped like the inputs: no Jacobian is ever built.
+into one buffer the engine owns. Each ``Op.backward`` is a vector-Jacobian product on arrays
+shaped like the inputs: no Jacobian is ever built.
 
-A leaf's gradient is stored into its ``.grad`` when the walk ends, or, when some leaf has a
-post-accumulate hook, as soon as the last node that feeds it has run (a first pass over the
-graph counts those nodes).
+Two kinds of pass share the one walk:
+
+* an ordinary pass (``create_graph=False``) hands raw arrays to each backward and records
+  nothing: the fast path, exactly what a training step needs;
+* a recorded pass (``create_graph=True``) hands Tensors, runs with grad mode on and gives each
+  backward its saved inputs and outputs as Tensors joined to the graph (``Op.saved_for_graph``),
+  so every gradient it computes is itself a graph that can be differentiated again. The
+  engine's own sums of gradients are then ``+`` on Tensors, recorded too.
+
+A pass delivers gradients either into the leaves' ``.grad`` (``backward``) or back to the
+caller for chosen tensors (``grad``; see :mod:`.targets` for how the walk is cut down to what
+those need). A leaf's ``.grad`` is stored when the walk ends, or, when some leaf has a
+post-accumulate hook, as soon as the last node that feeds it has run.
 """
 from __future__ import annotations
 
@@ -17,12 +27,13 @@ from itertools import count
 
 import numpy as np
 
-from .. import backend
 from ..tensor import Tensor, wrap
-from .function import RELEASED, run_on_device
+from . import anomaly
+from .grad_mode import GRAD_MODE
 from .hooks import post_hooks_active, run_tensor_hooks
+from .op import RELEASED, run_on_device
 
-__all__ = ["backward", "retain_grad"]
+__all__ = ["run_backward", "retain_grad"]
 
 _tiebreak = count()
 
@@ -35,29 +46,22 @@ def retain_grad(tensor):
     return tensor
 
 
-def _root_grad(root, grad):
-    """The upstream gradient of ``root`` as a fresh array of its shape, dtype and device."""
-    data = root.array
-    if grad is None:
-        if data.size != 1:
-            raise RuntimeError(
-                f"backward() without a gradient needs a scalar (one-element) output, "
-                f"got shape {tuple(data.shape)}; pass grad= with that shape")
-        return root.device.xp.ones_like(data)
-    if isinstance(grad, Tensor):
-        if grad.device is not root.device:
-            raise RuntimeError(f"backward(): grad is on {grad.device} but the output is on {root.device}")
-        grad = grad.array
-    elif backend.is_array(grad):
-        if backend.device_of(grad) is not root.device:
-            raise RuntimeError(
-                f"backward(): grad is on {backend.device_of(grad)} but the output is on {root.device}")
-    else:
-        grad = root.device.xp.asarray(grad, dtype=data.dtype)
-    if tuple(grad.shape) != tuple(data.shape):
-        raise ValueError(
-            f"backward(): grad has shape {tuple(grad.shape)} but the output has shape {tuple(data.shape)}")
-    return grad.astype(data.dtype, copy=True)  # never alias the caller's array
+class _NeverOwned:
+    """The ``owned`` set of a recorded pass: no gradient is ever added into in place."""
+
+    __slots__ = ()
+
+    def __contains__(self, key):
+        return False
+
+    def __bool__(self):
+        return False
+
+    def add(self, key):
+        pass
+
+
+_NEVER_OWNED = _NeverOwned()
 
 
 def _accumulate(slots, key, g, owned):
@@ -76,34 +80,47 @@ def _accumulate(slots, key, g, owned):
         slots[key] = new
 
 
-def _count_leaf_edges(root_fn):
-    """{id(leaf): number of edges into it} over the nodes reachable from ``root_fn``."""
-    counts, seen, stack = {}, {root_fn}, [root_fn]
-    while stack:
-        edges = stack.pop().next_edges
-        if edges is RELEASED:
-            continue
-        for edge in edges:
-            if edge is None:
-                continue
-            if isinstance(edge, Tensor):
-                counts[id(edge)] = counts.get(id(edge), 0) + 1
-            elif edge[0] not in seen:
-                seen.add(edge[0])
-                stack.append(edge[0])
-    return counts
+def _own(g, given):
+    """``g`` (an array, or a Tensor in a recorded pass) as memory no other result of this pass
+    holds, contiguous and writable (users clip gradients in place): broadcast or strided views
+    (the gradient of a sum) and memory already handed out (the add gate hands one array to
+    both inputs; a reshape hands on a view of it) are copied."""
+    recorded = isinstance(g, Tensor)
+    a = g.array if recorded else g
+    memory = id(a if a.base is None else a.base)
+    if memory in given or not a.flags.c_contiguous or not getattr(a.flags, "writeable", True):
+        g = g.clone() if recorded else g.copy()
+        memory = id(g.array if recorded else g)
+    given.add(memory)
+    return g
+
+
+def _add_into_grad(t, g):
+    """``t.grad += g``, out of place (.grad arrays may alias each other), or set it."""
+    if isinstance(g, Tensor):
+        t.grad = g if t.grad is None else t.grad + g
+        return
+    if t.grad is None:
+        t.grad = wrap(g, t.device)
+    else:
+        total = t.grad.array + g
+        t.grad = wrap(np.asarray(total) if isinstance(total, np.generic) else total, t.device)
 
 
 class _Leaves:
-    """Gradients bound for leaves during one backward pass, and storing them into ``.grad``."""
+    """Gradients bound for leaves during one pass: stored into ``.grad``, or handed back."""
 
-    def __init__(self, root_fn):
+    def __init__(self, root_fns, targets, accumulate):
         self.grads = {}      # id(leaf) -> [leaf, grad]
-        self.given = set()   # ids of the memory already handed to some leaf's .grad
-        track = root_fn is not None and post_hooks_active()
-        self.remaining = _count_leaf_edges(root_fn) if track else None
+        self.given = set()   # ids of the memory already handed out by this pass
+        self.targets = targets
+        self.accumulate = accumulate
+        track = accumulate and root_fns and post_hooks_active()
+        self.remaining = _count_leaf_edges(root_fns) if track else None
 
     def add(self, leaf, g, owned):
+        if self.targets is not None and id(leaf) not in self.targets.leaves:
+            return
         entry = self.grads.get(id(leaf))
         if entry is None:
             entry = self.grads[id(leaf)] = [leaf, g]
@@ -115,77 +132,76 @@ class _Leaves:
                 del self.grads[id(leaf)]
                 self.store(*entry)
 
-    def store_all(self):
+    def finish(self, captured):
+        """Store every pending leaf gradient, or (handing back) put it into ``captured``."""
         for leaf, g in self.grads.values():
-            self.store(leaf, g)
+            if self.accumulate:
+                self.store(leaf, g)
+            else:
+                hooks = leaf.hooks
+                if hooks is not None and hooks.pre:
+                    g = run_tensor_hooks(hooks.pre, g, leaf.device)
+                captured[id(leaf)] = g
 
     def store(self, leaf, g):
-        """Run the leaf's hooks and add ``g`` into ``leaf.grad``. A leaf's ``.grad`` must be its
-        own writable, contiguous array (users clip gradients in place): broadcast or strided
-        views (the gradient of a sum) and memory another leaf also received (the add gate hands
-        one array to both inputs; a reshape hands on a view of it) are copied."""
+        """Run the leaf's hooks and add ``g`` into ``leaf.grad`` (in the leaf's dtype)."""
         hooks = leaf.hooks
         if hooks is not None and hooks.pre:
             g = run_tensor_hooks(hooks.pre, g, leaf.device)
-        memory = id(g if g.base is None else g.base)
-        if memory in self.given or not g.flags.c_contiguous or not getattr(g.flags, "writeable", True):
-            g = g.copy()
-            memory = id(g)
-        self.given.add(memory)
+        g = _own(g, self.given)
         if g.dtype != leaf.array.dtype:
             g = g.astype(leaf.array.dtype)
-        if leaf.grad is None:
-            leaf.grad = wrap(g, leaf.device)
-        else:  # accumulate across backward calls, out of place: .grad arrays may alias each other
-            total = leaf.grad.array + g
-            leaf.grad = wrap(np.asarray(total) if isinstance(total, np.generic) else total, leaf.device)
+        _add_into_grad(leaf, g)
         if hooks is not None and hooks.post:
             for fn in list(hooks.post.values()):
                 fn(leaf)
 
 
-def backward(root, grad=None, retain_graph=False):
-    """Accumulate d(root)/d(leaf) into every leaf's ``.grad`` (see ``Tensor.backward``)."""
-    # The walk's own arrays (the root's gradient, sums of gradients, copies for leaves) are
-    # made on the current GPU: make it the root's, whichever GPU the caller has current.
-    with root.device.context():
-        _backward(root, grad, retain_graph)
+def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumulate=True):
+    """Backpropagate ``grads`` (one per root: arrays, or Tensors in a recorded pass) from the
+    tensors ``roots``. ``targets`` (a :class:`.targets.Targets`, or None for every leaf) says
+    where gradients go; with ``accumulate`` they are added into ``.grad``, otherwise returned:
+    ``{id(leaf) or (node, output_nr): gradient}``."""
+    prev = GRAD_MODE.enabled
+    GRAD_MODE.enabled = create_graph   # a recorded pass records; an ordinary one never does
+    try:
+        with roots[0].device.context():   # the walk's own arrays go on the roots' GPU
+            return _walk(roots, grads, retain_graph, create_graph, targets, accumulate)
+    finally:
+        GRAD_MODE.enabled = prev
 
 
-def _backward(root, grad, retain_graph):
-    if not root.requires_grad:
-        raise RuntimeError(
-            "backward() called on a tensor that does not require grad and has no grad_fn "
-            "(did you compute it under no_grad, or from tensors without requires_grad=True?)")
-    grad = _root_grad(root, grad)
-    root_fn = root.grad_fn
-    if root_fn is None:
-        _Leaves(None).store(root, grad)
-        return
-    leaves = _Leaves(root_fn)
-    owned = set()     # ids of gradient buffers the engine allocated itself
-    pending = {root_fn: [None] * len(root_fn.output_refs)}
-    pending[root_fn][root.output_nr] = grad
-    heap = [(-root_fn.generation, next(_tiebreak), root_fn)]
+def _walk(roots, grads, retain_graph, create_graph, targets, accumulate):
+    root_fns = [r.grad_fn for r in roots if r.grad_fn is not None]
+    leaves = _Leaves(root_fns, targets, accumulate)
+    owned = _NEVER_OWNED if create_graph else set()   # ids of buffers the engine allocated
+    captured = {}
+    visit = None if targets is None else targets.visit
+    pending, heap = _seed(roots, grads, leaves, owned, visit)
+    plain = not create_graph and not anomaly.ANOMALY.enabled
     while heap:
         fn = heapq.heappop(heap)[2]
         gys = pending.pop(fn)
         edges = fn.next_edges
         if edges is RELEASED:
-            raise RuntimeError(
-                f"backward through {type(fn).__name__} a second time: its saved arrays were freed "
-                "by the first backward. Pass retain_graph=True to the first backward() if you "
-                "need to backpropagate through the same graph twice.")
+            _freed(fn)
         if owned:
             for g in gys:
                 owned.discard(id(g))
         if fn.tensor_hooks is not None or fn.retains_outputs:
             _output_hooks(fn, gys)
+        if visit is not None and fn in targets.node_slots:
+            _capture(fn, gys, targets, captured, accumulate)
+            if fn not in targets.run:
+                continue   # only its outputs' gradients were wanted, nothing behind it
         if len(gys) > 1 and any(g is None for g in gys):
-            gys = _zeros_for_missing(fn, gys)
+            gys = _zeros_for_missing(fn, gys, create_graph)
         if fn.saved_versions:
             fn.check_saved_versions()
-        gxs = run_on_device(fn.backward, gys, fn.device, fn, "backward")
+        if plain:
+            gxs = run_on_device(fn.backward, gys, fn.device, fn, "backward")
+        else:
+            gxs = _run_node(fn, gys, create_graph)
         del gys
         if type(gxs) is not tuple:
             gxs = (gxs,)
@@ -200,12 +216,65 @@ def _backward(root, grad, retain_graph):
             creator, index = edge
             slots = pending.get(creator)
             if slots is None:
+                if visit is not None and creator not in visit:
+                    continue
                 slots = pending[creator] = [None] * len(creator.output_refs)
                 heapq.heappush(heap, (-creator.generation, next(_tiebreak), creator))
             _accumulate(slots, index, gx, owned)
         if not retain_graph:
             fn.release()
-    leaves.store_all()
+    leaves.finish(captured)
+    return captured
+
+
+def _seed(roots, grads, leaves, owned, visit):
+    """The gradients of the roots, pending at their nodes (or handed to the leaves)."""
+    pending, heap = {}, []
+    for root, g in zip(roots, grads):
+        fn = root.grad_fn
+        if fn is None:
+            leaves.add(root, g, owned)
+            continue
+        if visit is not None and fn not in visit:
+            continue
+        slots = pending.get(fn)
+        if slots is None:
+            slots = pending[fn] = [None] * len(fn.output_refs)
+            heapq.heappush(heap, (-fn.generation, next(_tiebreak), fn))
+        _accumulate(slots, root.output_nr, g, owned)
+    return pending, heap
+
+
+def _freed(fn):
+    raise RuntimeError(
+        f"backward through {type(fn).__name__} a second time: its saved arrays were freed by the "
+        "first backward. Pass retain_graph=True to the first backward() if you need to "
+        "backpropagate through the same graph twice.")
+
+
+def _run_node(fn, gys, recorded):
+    """One node's backward in a recorded pass (its saved state as Tensors joined to the graph,
+    its gradients Tensors) and/or in anomaly mode (non-finite gradients raise, errors name
+    where the node was made)."""
+    if recorded:
+        saved = fn.saved
+        fn.saved = fn.saved_for_graph()
+    try:
+        gxs = run_on_device(fn.backward, gys, fn.device, fn, "backward")
+    except Exception as exc:
+        anomaly.note_creation(exc, fn)
+        raise
+    finally:
+        if recorded:
+            fn.saved = saved
+    if type(gxs) is not tuple:
+        gxs = (gxs,)
+    if recorded:   # a raw array among Tensors (a constant gradient) is wrapped as one
+        gxs = tuple(g if g is None or isinstance(g, Tensor)
+                    else wrap(np.asarray(g) if isinstance(g, np.generic) else g, fn.device)
+                    for g in gxs)
+    anomaly.check_gradients(fn, gxs)
+    return gxs
 
 
 def _output_hooks(fn, gys):
@@ -219,19 +288,48 @@ def _output_hooks(fn, gys):
         for ref, g in zip(fn.output_refs, gys):
             out = ref()
             if out is not None and out.retains_grad and g is not None:
-                if out.grad is None:
-                    out.grad = wrap(g.copy(), out.device)
-                else:
-                    out.grad = wrap(out.grad.array + g, out.device)
+                _add_into_grad(out, g.clone() if isinstance(g, Tensor) else g.copy())
 
 
-def _zeros_for_missing(fn, gys):
+def _capture(fn, gys, targets, captured, accumulate):
+    """The gradients of fn's outputs that are targets: into their ``.grad`` (``backward(inputs=)``)
+    or handed back (``grad``)."""
+    for nr, tensor in targets.node_slots[fn]:
+        g = gys[nr]
+        if g is None:
+            continue
+        if accumulate:
+            _add_into_grad(tensor, g.clone() if isinstance(g, Tensor) else g.copy())
+        else:
+            captured[(fn, nr)] = g
+
+
+def _zeros_for_missing(fn, gys, recorded):
     """A multi-output node whose outputs got no gradient gets zeros for them."""
     filled = list(gys)
+    dev = fn.out_device or fn.device
     for i, g in enumerate(filled):
         if g is None:
-            out = fn.output_refs[i]()
-            if out is None:
-                raise RuntimeError(f"{type(fn).__name__}: an unused output was freed before backward")
-            filled[i] = out.device.xp.zeros_like(out.array)
+            shape, dtype = fn.output_meta[i]
+            filled[i] = dev.xp.zeros(shape, dtype)
+            if recorded:
+                filled[i] = wrap(filled[i], dev)
     return filled
+
+
+def _count_leaf_edges(root_fns):
+    """{id(leaf): number of edges into it} over the nodes reachable from ``root_fns``."""
+    counts, seen, stack = {}, set(root_fns), list(root_fns)
+    while stack:
+        edges = stack.pop().next_edges
+        if edges is RELEASED:
+            continue
+        for edge in edges:
+            if edge is None:
+                continue
+            if isinstance(edge, Tensor):
+                counts[id(edge)] = counts.get(id(edge), 0) + 1
+            elif edge[0] not in seen:
+                seen.add(edge[0])
+                stack.append(edge[0])
+    return counts

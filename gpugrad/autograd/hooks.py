@@ -100,14 +100,17 @@ def post_hooks_active() -> bool:
 
 
 def run_tensor_hooks(hooks, grad, device):
-    """Pass the raw gradient ``grad`` through ``hooks`` (a dict of fn) in registration order."""
+    """Pass the gradient ``grad`` through ``hooks`` (a dict of fn) in registration order. The
+    hooks see a Tensor; ``grad`` is a raw array in an ordinary backward pass (and one comes
+    back) or a Tensor in a recorded one (``create_graph=True``)."""
+    recorded = isinstance(grad, Tensor)
     for fn in list(hooks.values()):
-        out = fn(wrap(grad, device))
+        out = fn(grad if recorded else wrap(grad, device))
         if out is not None:
             if not isinstance(out, Tensor):
                 raise TypeError(f"a gradient hook returned a {type(out).__name__}; return a Tensor or None")
             if out.shape != tuple(grad.shape):
                 raise ValueError(f"a gradient hook returned shape {out.shape} for a gradient of shape "
                                  f"{tuple(grad.shape)}")
-            grad = out.array
+            grad = out if recorded else out.array
     return grad

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .. import backend, kernels
-from ..autograd import Function
+from ..autograd import Op
+from .arithmetic import Exp
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "log_softmax_array",
-           "ACTIVATIONS", "Activation", "get_activation"]
+           "activation_backward", "softmax_of_input", "ACTIVATIONS", "Activation",
+           "get_activation"]
 
 
-class ReLU(Function):
+class ReLU(Op):
     """y = max(x, 0): dx = dy where x > 0 (a mask, never a diagonal Jacobian)."""
 
     def forward(self, x):
@@ -31,10 +33,23 @@ class ReLU(Function):
 
     def backward(self, gy):
         y, = self.saved
+        return ReLUBackward().apply(y, gy)
+
+
+class ReLUBackward(Op):
+    """The fused ReLU backward as an op: gx = gy where y > 0. Linear in gy with the mask held
+    fixed: d gy = d gx where y > 0 (this op again), and y gets no gradient (the mask is flat)."""
+
+    def forward(self, y, gy):
+        self.save_for_backward(y)
         return kernels.relu_bwd(y, gy)
 
+    def backward(self, ggx):
+        y, = self.saved
+        return None, ReLUBackward().apply(y, ggx) if self.needs_input_grad[1] else None
 
-class Sigmoid(Function):
+
+class Sigmoid(Op):
     """y = 1 / (1 + e^-x): dx = dy * y * (1 - y), from the saved output."""
 
     def forward(self, x):
@@ -44,10 +59,25 @@ class Sigmoid(Function):
 
     def backward(self, gy):
         y, = self.saved
+        return SigmoidBackward().apply(y, gy)
+
+
+class SigmoidBackward(Op):
+    """The fused sigmoid backward as an op: gx = gy * y * (1 - y). Its own gradients:
+    d gy = d gx * y * (1 - y) (this op again) and d y = d gx * gy * (1 - 2y)."""
+
+    def forward(self, y, gy):
+        self.save_for_backward(y, gy if self.needs_input_grad[0] else None)
         return kernels.sigmoid_bwd(y, gy)
 
+    def backward(self, ggx):
+        y, gy = self.saved
+        need_y, need_gy = self.needs_input_grad
+        return (ggx * gy * (1 - 2 * y) if need_y else None,
+                SigmoidBackward().apply(y, ggx) if need_gy else None)
 
-class Tanh(Function):
+
+class Tanh(Op):
     """y = tanh x: dx = dy * (1 - y²)."""
 
     def forward(self, x):
@@ -65,7 +95,7 @@ def _check_axis(axis, x):
         raise ValueError(f"axis {axis} is out of range for a tensor of shape {tuple(x.shape)}")
 
 
-class Softmax(Function):
+class Softmax(Op):
     """y = e^x / Σ e^x along ``axis``: dx = y * (dy - Σ dy*y)."""
 
     def __init__(self, axis):
@@ -82,11 +112,10 @@ class Softmax(Function):
     def backward(self, gy):
         y, = self.saved
         gx = gy * y
-        gx -= y * gx.sum(axis=self.axis, keepdims=True)
-        return gx
+        return gx - y * gx.sum(axis=self.axis, keepdims=True)
 
 
-class LogSoftmax(Function):
+class LogSoftmax(Op):
     """y = x - log Σ e^x along ``axis`` (max-shifted log-sum-exp): dx = dy - e^y Σ dy."""
 
     def __init__(self, axis):
@@ -100,8 +129,25 @@ class LogSoftmax(Function):
 
     def backward(self, gy):
         y, = self.saved
-        xp = backend.array_module(gy)
-        return gy - xp.exp(y) * gy.sum(axis=self.axis, keepdims=True)
+        return gy - Exp().apply(y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def activation_backward(name, y, gy):
+    """The backward of the fused activation ``name`` (a key of ``kernels.ACTIVATION_CODES``)
+    from its saved output ``y``: the fused kernel on arrays, a differentiable op on Tensors."""
+    return _BACKWARD_OPS[name]().apply(y, gy)
+
+
+_BACKWARD_OPS = {"relu": ReLUBackward, "sigmoid": SigmoidBackward}
+
+
+def softmax_of_input(node, i, probs, axis):
+    """The Tensor softmax(input ``i`` of ``node``) along ``axis``, from the probabilities
+    ``probs`` that node's forward already computed: a Softmax node grafted onto that input's
+    edge, so a fused op's recorded backward can be the unfused graph (see ``Op.graft``)."""
+    op = Softmax(axis)
+    op.save_for_backward(probs)   # what Softmax.forward keeps: its output
+    return node.graft(i, op, probs)
 
 
 def log_softmax_array(x, axis):

@@ -1,4 +1,4 @@
-"""Elementwise arithmetic with NumPy broadcasting, and ``sum_to`` (unbroadcast).
+"""Elementwise arithmetic with NumPy broadcasting.
 
 The notes' gate patterns live here: the add gate *distributes* the upstream gradient
 unchanged to both inputs, the mul gate *swaps* its inputs as multipliers
@@ -9,39 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend, kernels
-from ..autograd import Function
+from .. import backend
+from ..autograd import Op, array_of
 from ..tensor import Tensor
+from .broadcast import sum_to
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clip",
-           "clamp", "maximum", "minimum", "sum_to"]
-
-
-def sum_to(g, shape):
-    """Sum ``g`` down to ``shape`` (undo NumPy broadcasting), on g's device.
-
-    Leading axes and axes where ``shape`` has size 1 are summed. A reduction over the
-    leading (batch) axes of a C-contiguous array goes through ``kernels.sum_rows``,
-    which is a cuBLAS ``ones @ G`` on the GPU.
-    """
-    gshape = g.shape
-    if gshape == shape:
-        return g
-    lead = len(gshape) - len(shape)
-    if lead < 0:
-        raise ValueError(f"sum_to: cannot reduce shape {gshape} to the larger shape {shape}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
-    # Reducing exactly the leading axes of a contiguous array: a matrix-row sum.
-    nlead = 0
-    while nlead < len(axes) and axes[nlead] == nlead:
-        nlead += 1
-    if nlead == len(axes) and g.flags.c_contiguous and nlead < len(gshape):
-        rows = 1
-        for s in gshape[:nlead]:
-            rows *= s
-        return kernels.sum_rows(g.reshape(rows, -1)).reshape(shape)
-    return g.sum(axis=axes, keepdims=True).reshape(shape)
+           "clamp", "maximum", "minimum"]
 
 
 def _shape_of(x):
@@ -62,7 +36,7 @@ def _broadcasting(name, op, a, b):
             f"{name}: shapes {tuple(_shape_of(a))} and {tuple(_shape_of(b))} cannot be broadcast together") from None
 
 
-class _Binary(Function):
+class _Binary(Op):
     """Records the input shapes and dtypes that unbroadcasting the gradients needs."""
 
     def _keep_meta(self, a, b):
@@ -143,8 +117,7 @@ class Pow(_Binary):
         need_a, need_b = self.needs_input_grad
         ga = gz * b * a ** (b - 1) if need_a else None
         if need_b:   # a Python-number base: its log stays a Python float (no float64 array)
-            log_a = (float(np.log(a)) if isinstance(a, (int, float))
-                     else backend.array_module(gz).log(a))
+            log_a = float(np.log(a)) if isinstance(a, (int, float)) else Log().apply(a)
         gb = gz * z * log_a if need_b else None
         return self._grads(ga, gb)
 
@@ -162,8 +135,8 @@ class _Select(_Binary):
         return _broadcasting(self.ufunc, getattr(xp, self.ufunc), a, b)
 
     def backward(self, gz):
-        a, b = self.saved
-        xp = backend.array_module(gz)
+        a, b = (array_of(v) for v in self.saved)
+        xp = backend.array_module(array_of(gz))
         # share = 1 where a wins, 1/2 on a tie, 0 where b wins, made in gz's dtype (two
         # masks added as that dtype: no float64 temporary on a float32 path)
         share = (xp.add(a > b, a >= b, dtype=gz.dtype) if self.ufunc == "maximum"
@@ -181,7 +154,7 @@ class Minimum(_Select):
     ufunc = "minimum"
 
 
-class Neg(Function):
+class Neg(Op):
     """y = -x: dx = -dy."""
 
     def forward(self, x):
@@ -191,7 +164,7 @@ class Neg(Function):
         return -gy
 
 
-class Exp(Function):
+class Exp(Op):
     """y = e^x: dx = dy * y (keeps the output)."""
 
     def forward(self, x):
@@ -204,7 +177,7 @@ class Exp(Function):
         return gy * y
 
 
-class Log(Function):
+class Log(Op):
     """y = ln x: dx = dy / x."""
 
     def forward(self, x):
@@ -216,7 +189,7 @@ class Log(Function):
         return gy / x
 
 
-class Sqrt(Function):
+class Sqrt(Op):
     """y = √x: dx = dy / (2y)."""
 
     def forward(self, x):
@@ -229,7 +202,7 @@ class Sqrt(Function):
         return gy / (2 * y)
 
 
-class Abs(Function):
+class Abs(Op):
     """y = |x|: dx = dy * sign(x)."""
 
     def forward(self, x):
@@ -237,11 +210,11 @@ class Abs(Function):
         return backend.array_module(x).abs(x)
 
     def backward(self, gy):
-        x, = self.saved
-        return gy * backend.array_module(gy).sign(x)
+        x = array_of(self.saved[0])
+        return gy * backend.array_module(x).sign(x)
 
 
-class Clip(Function):
+class Clip(Op):
     """y = min(max(x, lo), hi): dx = dy where lo <= x <= hi, else 0."""
 
     def __init__(self, lo, hi):
@@ -252,7 +225,7 @@ class Clip(Function):
         return backend.array_module(x).clip(x, self.lo, self.hi)
 
     def backward(self, gy):
-        x, = self.saved
+        x = array_of(self.saved[0])
         inside = True
         if self.lo is not None:
             inside = x >= self.lo

@@ -9,10 +9,11 @@ like the inputs.
 """
 from __future__ import annotations
 
-from .. import backend, kernels
-from ..autograd import Function
-from .activation import get_activation
-from .arithmetic import sum_to
+from .. import kernels
+from ..autograd import Op
+from .activation import activation_backward, get_activation
+from .broadcast import sum_to
+from .shape import Transpose
 
 __all__ = ["matmul", "linear"]
 
@@ -27,50 +28,66 @@ def _check_matmul(a, b):
                          f"({k_a} columns in the first, {k_b} rows in the second)")
 
 
-class MatMul(Function):
+class MatMul(Op):
     """C = A @ B (NumPy semantics, batch axes broadcast): dA = dC Bᵀ, dB = Aᵀ dC."""
 
     def forward(self, a, b):
         _check_matmul(a, b)
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else None, b if need_a else None)
-        self.a_meta = (a.shape, a.dtype, a.ndim)
-        self.b_meta = (b.shape, b.dtype, b.ndim)
+        self.a_meta = (a.shape, a.dtype, a.ndim, _transposed(a))
+        self.b_meta = (b.shape, b.dtype, b.ndim, _transposed(b))
         try:
             return a @ b
         except ValueError:
             raise ValueError(f"matmul: batch shapes of {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast") from None
 
     def backward(self, gc):
-        xp = backend.array_module(gc)
         a, b = self.saved
         need_a, need_b = self.needs_input_grad
-        a_shape, a_dtype, a_ndim = self.a_meta
-        b_shape, b_dtype, b_ndim = self.b_meta
+        a_shape, a_dtype, a_ndim, a_transposed = self.a_meta
+        b_shape, b_dtype, b_ndim, b_transposed = self.b_meta
         # Promote 1-D operands to matrices, as matmul itself does.
-        a2 = None if a is None else (a[None, :] if a_ndim == 1 else a)
-        b2 = None if b is None else (b[:, None] if b_ndim == 1 else b)
+        a2 = None if a is None else (a.reshape(1, -1) if a_ndim == 1 else a)
+        b2 = None if b is None else (b.reshape(-1, 1) if b_ndim == 1 else b)
         if a_ndim == 1 and b_ndim == 1:
             g = gc.reshape(1, 1)
         elif a_ndim == 1:
-            g = xp.expand_dims(gc, -2)
+            g = gc.reshape(gc.shape[:-1] + (1, gc.shape[-1]))
         elif b_ndim == 1:
-            g = xp.expand_dims(gc, -1)
+            g = gc.reshape(gc.shape + (1,))
         else:
             g = gc
         ga = gb = None
-        if need_a:
-            ga = g @ xp.swapaxes(b2, -1, -2)
+        if need_a:   # dA = dC Bᵀ, in A's layout when A is a transposed matrix (see below)
+            ga = (_swap_last(b2 @ _swap_last(g)) if a_transposed and g.ndim == 2
+                  else g @ _swap_last(b2))
             ga = sum_to(ga, (1,) + a_shape if a_ndim == 1 else a_shape).reshape(a_shape)
             ga = ga if ga.dtype == a_dtype else ga.astype(a_dtype)
-        if need_b:
-            gb = xp.swapaxes(a2, -1, -2) @ g
+        if need_b:   # dB = Aᵀ dC
+            gb = (_swap_last(_swap_last(g) @ a2) if b_transposed and g.ndim == 2
+                  else _swap_last(a2) @ g)
             gb = sum_to(gb, b_shape + (1,) if b_ndim == 1 else b_shape).reshape(b_shape)
             gb = gb if gb.dtype == b_dtype else gb.astype(b_dtype)
         return ga, gb
 
 
-class Linear(Function):
+def _transposed(m):
+    """Whether the array ``m`` is a transposed view of a contiguous matrix (``w.T``). Its
+    gradient is then made in that layout, as PyTorch's mm backward does: the transpose's own
+    backward turns it into a contiguous array, instead of an add of two layouts later (a slow
+    strided pass)."""
+    return m.ndim == 2 and m.flags.f_contiguous and not m.flags.c_contiguous
+
+
+def _swap_last(m):
+    """``m`` (an array or a Tensor, at least 2-D) with its last two axes swapped."""
+    axes = list(range(m.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return Transpose(tuple(axes)).apply(m)
+
+
+class Linear(Op):
     """Affine layer Y = act(XW + b), W of shape (in, out), X of shape (..., in).
 
     dZ = act'(dY) (from the saved output), then dX = dZ Wᵀ, dW = Xᵀ dZ, db = Σ_batch dZ
@@ -106,7 +123,7 @@ class Linear(Function):
     def backward(self, gy):
         x, w, y = self.saved
         if self.activation:
-            gy = kernels.activation_bwd(self.activation, y, gy)
+            gy = activation_backward(self.activation, y, gy)
         need = self.needs_input_grad
         gy2 = gy.reshape(-1, gy.shape[-1])
         gx = gw = gb = None
@@ -116,7 +133,7 @@ class Linear(Function):
             x2 = x.reshape(-1, x.shape[-1])
             gw = x2.T @ gy2
         if len(need) > 2 and need[2]:
-            gb = kernels.sum_rows(gy2)
+            gb = sum_to(gy2, (gy2.shape[-1],))   # a device-side row sum (kernels.sum_rows)
         return gx, gw, gb
 
 

@@ -5,13 +5,11 @@ gradient of the whole batch comes out of one pass and stays on the device.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend, kernels
-from ..autograd import Function
+from ..autograd import Op, array_of
 from ..creation import tensor
 from ..tensor import Tensor
-from .activation import log_softmax
+from .activation import log_softmax, softmax_of_input
 
 __all__ = ["cross_entropy", "mse_loss", "hinge_loss"]
 
@@ -44,8 +42,12 @@ def _check_labels(name, scores, labels):
                          f"(labels must be in [0, {classes - 1}])")
 
 
-class SoftmaxCrossEntropy(Function):
-    """L = -(1/B) Σ_i log softmax(x_i)[y_i]: dx = (softmax(x) - onehot(y)) / B, fused."""
+class SoftmaxCrossEntropy(Op):
+    """L = -(1/B) Σ_i log softmax(x_i)[y_i]: dx = (softmax(x) - onehot(y)) / B, fused.
+
+    The probabilities it saves are an intermediate, a constant to a recorded backward; there
+    they come back as softmax(x), a node of its own (``softmax_of_input``), so the gradient's
+    own gradient reaches x through them."""
 
     def forward(self, logits, labels):
         loss, probs = kernels.softmax_xent_fwd(logits, labels)
@@ -54,10 +56,29 @@ class SoftmaxCrossEntropy(Function):
 
     def backward(self, gloss):
         probs, labels = self.saved
-        return kernels.softmax_xent_bwd(probs, labels, gloss), None
+        if isinstance(gloss, Tensor):
+            probs = softmax_of_input(self, 0, probs, axis=1)
+        return SoftmaxXentBackward().apply(probs, labels, gloss), None
 
 
-class Hinge(Function):
+class SoftmaxXentBackward(Op):
+    """The fused softmax cross-entropy backward as an op: dx = (p - onehot(y)) * g / B, linear
+    in p and in g: d p = d dx * g / B, d g = Σ (p - onehot(y)) / B * d dx (this op again)."""
+
+    def forward(self, probs, labels, gloss):
+        need_p, _, need_g = self.needs_input_grad
+        self.save_for_backward(probs if need_g else None, labels, gloss if need_p else None)
+        return kernels.softmax_xent_bwd(probs, labels, gloss)
+
+    def backward(self, gdx):
+        probs, labels, gloss = self.saved
+        need_p, _, need_g = self.needs_input_grad
+        gp = gdx * (gloss / gdx.shape[0]) if need_p else None
+        g_loss = (SoftmaxXentBackward().apply(probs, labels, 1.0) * gdx).sum() if need_g else None
+        return gp, None, g_loss
+
+
+class Hinge(Op):
     """Multiclass SVM loss of the notes: L = (1/B) Σ_i Σ_{j≠y_i} max(0, s_ij - s_iy_i + Δ).
 
     ds_ij = [margin_ij > 0] / B for j ≠ y_i, and ds_iy_i = -(number of positive margins) / B.
@@ -78,9 +99,8 @@ class Hinge(Function):
     def backward(self, gloss):
         positive, labels, rows = self.saved
         ds = positive.astype(gloss.dtype)
-        ds[rows, labels] = -ds.sum(axis=1)
-        ds *= gloss / ds.shape[0]
-        return ds, None
+        ds[rows, array_of(labels)] = -ds.sum(axis=1)
+        return (gloss / ds.shape[0]) * ds, None   # the gradient first: it may be a Tensor
 
 
 def cross_entropy(logits, labels, reduction="mean"):

@@ -114,7 +114,7 @@ _METHODS = {
     # sizes, as PyTorch spells them (ndim and shape are Tensor's own properties)
     "size": size, "numel": lambda self: int(self.array.size), "dim": lambda self: self.array.ndim,
     # devices and dtypes
-    "to": to, "cpu": lambda self: to(self, "cpu"),
+    "clone": shape.clone, "to": to, "cpu": lambda self: to(self, "cpu"),
     "cuda": lambda self, index=0: to(self, f"cuda:{index}"), "astype": astype,
     "float": lambda self: astype(self, np.float32), "double": lambda self: astype(self, np.float64),
     "long": lambda self: astype(self, np.int64),

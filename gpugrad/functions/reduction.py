@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import builtins
 
-from .. import backend
-from ..autograd import Function
+from ..autograd import Op, array_of
 from ..tensor import wrap
+from .broadcast import broadcast_to
 
 __all__ = ["sum", "mean", "max", "min", "argmax", "argmin", "any", "all"]
 
@@ -34,7 +34,7 @@ def _keepdims_shape(shape, axes):
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
-class Sum(Function):
+class Sum(Op):
     """y = Σ x over axes: dx = dy broadcast back to x's shape."""
 
     def __init__(self, axis, keepdims):
@@ -46,11 +46,10 @@ class Sum(Function):
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
-        xp = backend.array_module(gy)
-        return xp.broadcast_to(gy.reshape(_keepdims_shape(self.x_shape, self.axes)), self.x_shape)
+        return broadcast_to(gy.reshape(_keepdims_shape(self.x_shape, self.axes)), self.x_shape)
 
 
-class Mean(Function):
+class Mean(Op):
     """y = (1/n) Σ x over axes: dx = dy / n, broadcast back."""
 
     def __init__(self, axis, keepdims):
@@ -68,11 +67,11 @@ class Mean(Function):
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
-        xp = backend.array_module(gy)
-        return xp.broadcast_to((gy / self.n).reshape(_keepdims_shape(self.x_shape, self.axes)), self.x_shape)
+        return broadcast_to((gy / self.n).reshape(_keepdims_shape(self.x_shape, self.axes)),
+                            self.x_shape)
 
 
-class _Extremum(Function):
+class _Extremum(Op):
     """y = max (or min) of x over axes. The max gate routes dy to the winning element."""
 
     reducer = None
@@ -89,11 +88,11 @@ class _Extremum(Function):
         return y if self.keepdims else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in self.axes))
 
     def backward(self, gy):
-        x, y = self.saved
+        x, y = (array_of(v) for v in self.saved)
         winners = x == y
         ties = winners.sum(axis=self.axes, keepdims=True, dtype=gy.dtype)  # not int64: gy / ties
         gy = gy.reshape(y.shape)                                            # stays in gy's dtype
-        return winners * (gy / ties)
+        return (gy / ties) * winners   # the gradient first: it may be a Tensor
 
 
 class Max(_Extremum):

@@ -1,4 +1,4 @@
-"""Shape and placement ops: reshape, transpose, indexing, concatenate, stack, casts, moves.
+"""Shape and placement ops: reshape, transpose, indexing, concatenate, stack, casts, moves, clone.
 
 None of them does arithmetic, so each backward only puts the upstream gradient back where the
 input's elements came from.
@@ -8,14 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Op
 from ..tensor import Tensor, bounds_in_dtype, wrap
 
 __all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "getitem",
-           "concatenate", "stack", "astype", "to_device", "normalize_axis"]
+           "concatenate", "stack", "astype", "to_device", "normalize_axis", "clone"]
 
 
-class Reshape(Function):
+class Reshape(Op):
     """y = x viewed with a new shape: dx = dy reshaped back."""
 
     def __init__(self, shape):
@@ -33,7 +33,7 @@ class Reshape(Function):
         return gy.reshape(self.x_shape)
 
 
-class Transpose(Function):
+class Transpose(Op):
     """y = x with its axes permuted: dx = dy permuted back (axes=None reverses them)."""
 
     def __init__(self, axes):
@@ -47,7 +47,7 @@ class Transpose(Function):
     def backward(self, gy):
         if self.axes is None:
             return gy.transpose()
-        return gy.transpose(tuple(np.argsort([a % gy.ndim for a in self.axes])))
+        return Transpose(tuple(int(a) for a in np.argsort([a % gy.ndim for a in self.axes]))).apply(gy)
 
 
 def _is_advanced(index):
@@ -55,7 +55,7 @@ def _is_advanced(index):
     return any(backend.is_array(p) or isinstance(p, (list, np.ndarray)) for p in parts)
 
 
-class GetItem(Function):
+class GetItem(Op):
     """y = x[index]: dx is zeros with dy scattered back into the indexed places
     (summed where an advanced index picks the same element twice)."""
 
@@ -70,16 +70,30 @@ class GetItem(Function):
             raise IndexError(f"index {self.index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
 
     def backward(self, gy):
-        xp = backend.array_module(gy)
-        gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+        return GetItemBackward(self.index, self.x_shape).apply(gy)
+
+
+class GetItemBackward(Op):
+    """The gradient of ``x[index]``: zeros of x's shape with y scattered into the indexed places
+    (summed where an advanced index picks an element twice). Linear in y: dy = dx[index]."""
+
+    def __init__(self, index, x_shape):
+        self.index, self.x_shape = index, x_shape
+
+    def forward(self, y):
+        xp = backend.array_module(y)
+        gx = xp.zeros(self.x_shape, dtype=y.dtype)
         if _is_advanced(self.index):
-            xp.add.at(gx, self.index, gy)
+            xp.add.at(gx, self.index, y)
         else:
-            gx[self.index] = gy
+            gx[self.index] = y
         return gx
 
+    def backward(self, ggx):
+        return GetItem(self.index).apply(ggx)
 
-class Concatenate(Function):
+
+class Concatenate(Op):
     """y = concatenate(xs, axis): each dx is its slice of dy."""
 
     def __init__(self, axis):
@@ -96,12 +110,13 @@ class Concatenate(Function):
         return y
 
     def backward(self, gy):
-        xp = backend.array_module(gy)
-        cuts = np.cumsum(self.sizes)[:-1].tolist()
-        return tuple(xp.split(gy, cuts, axis=self.axis))
+        axis = self.axis % gy.ndim
+        ends = np.cumsum(self.sizes).tolist()
+        return tuple(gy[(slice(None),) * axis + (slice(end - size, end),)]
+                     for size, end in zip(self.sizes, ends))
 
 
-class Stack(Function):
+class Stack(Op):
     """y = stack(xs, axis): each dx is its index of dy along the new axis."""
 
     def __init__(self, axis):
@@ -115,11 +130,11 @@ class Stack(Function):
             raise ValueError(f"stack: shapes {[tuple(x.shape) for x in xs]} must all be equal") from None
 
     def backward(self, gy):
-        xp = backend.array_module(gy)
-        return tuple(xp.moveaxis(gy, self.axis, 0))
+        axis = self.axis % gy.ndim
+        return tuple(gy[(slice(None),) * axis + (i,)] for i in range(gy.shape[axis]))
 
 
-class AsType(Function):
+class AsType(Op):
     """y = x cast to a floating dtype: dx = dy cast back."""
 
     def __init__(self, dtype):
@@ -133,7 +148,7 @@ class AsType(Function):
         return gy.astype(self.src)
 
 
-class ToDevice(Function):
+class ToDevice(Op):
     """y = x copied to another device: dx = dy copied back."""
 
     def __init__(self, device):
@@ -144,7 +159,17 @@ class ToDevice(Function):
         return backend.to_device(x, self.out_device)
 
     def backward(self, gy):
-        return backend.to_device(gy, self.src)
+        return ToDevice(self.src).apply(gy)
+
+
+class Clone(Op):
+    """y = a copy of x in memory of its own: dx = dy."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
 
 
 def _keep_bounds(out, *sources):
@@ -267,3 +292,7 @@ def astype(x, dtype):
 
 def to_device(x, device):
     return _keep_bounds(ToDevice(backend.resolve_device(device))(x), x)
+
+
+def clone(x):
+    return _keep_bounds(Clone()(x), x)

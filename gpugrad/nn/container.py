@@ -16,7 +16,8 @@ class Sequential(Module):
     """Modules applied in order; ``Sequential(a, b)`` or ``Sequential(OrderedDict(name=module))``.
 
     A ``Linear`` followed by an activation the kernels fuse (ReLU, Sigmoid) runs as one
-    matmul and one fused bias + activation kernel."""
+    matmul and one fused bias + activation kernel (unless one of the two has hooks, which
+    then see their own module's call)."""
 
     def __init__(self, *modules):
         super().__init__()
@@ -34,7 +35,8 @@ class Sequential(Module):
         i, n = 0, len(mods)
         while i < n:
             m = mods[i]
-            fused = _fused_activation(mods[i + 1]) if i + 1 < n and type(m) is Linear else None
+            fused = (_fused_activation(mods[i + 1]) if i + 1 < n and type(m) is Linear
+                     and not m.has_hooks() and not mods[i + 1].has_hooks() else None)
             if fused is not None:
                 x = linalg.linear(x, m.weight, m.bias, activation=fused)
                 i += 2

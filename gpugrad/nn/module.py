@@ -5,6 +5,7 @@ from collections import OrderedDict
 
 from .. import backend
 from ..tensor import Tensor, conform_array
+from .hooks import ModuleHooks
 
 __all__ = ["Parameter", "Module"]
 
@@ -27,10 +28,13 @@ class Module:
     """Base class of layers and models: register Parameters and sub-Modules as attributes,
     implement ``forward``, call the module to run it."""
 
+    _hooks = None   # a ModuleHooks once a hook is registered: calling costs one test without
+
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_hooks", None)   # an instance attribute: the quickest test
 
     def __setattr__(self, name, value):
         params = self.__dict__.get("_parameters")
@@ -59,7 +63,37 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if self._hooks is None:
+            return self.forward(*args, **kwargs)
+        return self._hooks.call(self, args, kwargs)
+
+    # ------------------------------------------------------------------ hooks
+    def _add_hook(self, kind, hook):
+        if self._hooks is None:
+            object.__setattr__(self, "_hooks", ModuleHooks())
+        return self._hooks.add(kind, hook)
+
+    def register_forward_pre_hook(self, hook):
+        """``hook(module, args) -> None | args`` runs before each ``forward`` (see nn.hooks)."""
+        return self._add_hook("forward_pre", hook)
+
+    def register_forward_hook(self, hook):
+        """``hook(module, args, output) -> None | output`` runs after each ``forward``."""
+        return self._add_hook("forward", hook)
+
+    def register_full_backward_pre_hook(self, hook):
+        """``hook(module, grad_output) -> None | grad_output`` runs when the gradients of the
+        module's outputs are known, before they flow into it."""
+        return self._add_hook("backward_pre", hook)
+
+    def register_full_backward_hook(self, hook):
+        """``hook(module, grad_input, grad_output) -> None | grad_input`` runs when the
+        gradients of the module's inputs are known, before they flow further back."""
+        return self._add_hook("backward", hook)
+
+    def has_hooks(self):
+        """Whether some hook is registered on this module (itself, not its children)."""
+        return bool(self._hooks)
 
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix=""):
