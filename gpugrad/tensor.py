@@ -19,9 +19,13 @@ import numpy as np
 
 from . import backend
 
-__all__ = ["Tensor", "wrap", "conform_array", "bounds_in_dtype", "FLOAT_KINDS"]
+__all__ = ["Tensor", "wrap", "MODIFICATIONS", "conform_array", "bounds_in_dtype", "FLOAT_KINDS"]
 
 FLOAT_KINDS = "f"
+
+#: In-place modifications of any tensor so far. A graph node notes it when it saves tensors, so
+#: a backward pass checks their versions only when something was modified since its forward.
+MODIFICATIONS = [0]
 
 
 class Tensor:
@@ -82,6 +86,7 @@ class Tensor:
 
     def increment_version(self):
         """Record an in-place modification of this tensor's array (in-place ops call this)."""
+        MODIFICATIONS[0] += 1
         box = self._version_box
         if box is None:
             self._version_box = [1]

@@ -27,7 +27,7 @@ from itertools import count
 
 import numpy as np
 
-from ..tensor import Tensor, wrap
+from ..tensor import MODIFICATIONS, Tensor, wrap
 from . import anomaly
 from .grad_mode import GRAD_MODE
 from .hooks import post_hooks_active, run_tensor_hooks
@@ -42,7 +42,10 @@ def retain_grad(tensor):
     """Keep ``.grad`` for this non-leaf tensor too after backward (a no-op on a leaf)."""
     if tensor.grad_fn is not None:
         tensor.retains_grad = True
-        tensor.grad_fn.retains_outputs = True
+        node = tensor.grad_fn
+        node.retains_outputs = True
+        if node.tensor_hooks is None:
+            node.tensor_hooks = {}   # the engine looks at a node's outputs only when not None
     return tensor
 
 
@@ -188,7 +191,7 @@ def _walk(roots, grads, retain_graph, create_graph, targets, accumulate):
         if owned:
             for g in gys:
                 owned.discard(id(g))
-        if fn.tensor_hooks is not None or fn.retains_outputs:
+        if fn.tensor_hooks is not None:
             _output_hooks(fn, gys)
         if visit is not None and fn in targets.node_slots:
             _capture(fn, gys, targets, captured, accumulate)
@@ -196,7 +199,7 @@ def _walk(roots, grads, retain_graph, create_graph, targets, accumulate):
                 continue   # only its outputs' gradients were wanted, nothing behind it
         if len(gys) > 1 and any(g is None for g in gys):
             gys = _zeros_for_missing(fn, gys, create_graph)
-        if fn.saved_versions:
+        if fn.saved_versions and fn.modifications != MODIFICATIONS[0]:
             fn.check_saved_versions()
         if plain:
             gxs = run_on_device(fn.backward, gys, fn.device, fn, "backward")

@@ -26,12 +26,13 @@ import weakref
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, wrap
+from ..tensor import MODIFICATIONS, Tensor, wrap
 from .grad_mode import GRAD_MODE
 
 __all__ = ["Op", "RELEASED", "NODE_OBSERVERS", "run_on_device", "array_of"]
 
 RELEASED = object()  # next_edges of a node whose saved state was freed by a backward pass
+_NUMBERS = (int, float, bool, complex)   # operands that are constants, never tensors
 
 #: Callables ``observer(node, inputs, outputs)`` run for every node recorded while this list is
 #: not empty (anomaly mode notes where each node was made, ``gpugrad.viz`` keeps values). Empty,
@@ -60,13 +61,15 @@ class Op:
     Node state read by the engine: ``generation`` (1 + the largest generation of its inputs'
     nodes), ``next_edges`` (per input: None, a leaf Tensor, or ``(node, output_nr)``),
     ``output_refs`` (weak references to the outputs), ``device``, ``saved_versions``,
-    ``retains_outputs`` (some output asked to keep its gradient) and ``tensor_hooks``.
+    ``modifications``, ``retains_outputs`` (some output asked to keep its gradient) and
+    ``tensor_hooks`` (not None when an output has hooks or keeps its gradient).
     """
 
     generation = 0
     needs_input_grad = ()
     saved = ()
     saved_versions = ()   # ((slot in saved, input Tensor or output index, version), ...)
+    modifications = 0     # tensor.MODIFICATIONS when saved_versions was recorded
     next_edges = None
     output_refs = None
     output_meta = None    # ((shape, dtype), ...) of each output, for nodes with several
@@ -90,20 +93,20 @@ class Op:
         needs = []
         arrays = []
         for x in inputs:
-            if not isinstance(x, Tensor) and backend.is_array(x):
+            if not isinstance(x, Tensor):
+                if type(x) in _NUMBERS or not backend.is_array(x):
+                    needs.append(False)   # a Python number (or other constant) operand
+                    arrays.append(x)
+                    continue
                 x = Tensor(x)  # a raw array operand is a constant on its own device
-            if isinstance(x, Tensor):
-                if dev is None:
-                    dev = x.device
-                elif x.device is not dev:
-                    raise RuntimeError(
-                        f"{type(self).__name__}: expected all tensors on the same device, "
-                        f"got {dev} and {x.device}")
-                needs.append(x.requires_grad)
-                arrays.append(x.array)
-            else:
-                needs.append(False)
-                arrays.append(x)
+            if dev is None:
+                dev = x.device
+            elif x.device is not dev:
+                raise RuntimeError(
+                    f"{type(self).__name__}: expected all tensors on the same device, "
+                    f"got {dev} and {x.device}")
+            needs.append(x.requires_grad)
+            arrays.append(x.array)
         if dev is None:
             raise TypeError(f"{type(self).__name__}: needs at least one Tensor operand, got "
                             + ", ".join(type(x).__name__ for x in inputs))
@@ -111,7 +114,13 @@ class Op:
         # forward() may consult needs_input_grad to save only what backward will use
         self.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
         ys = run_on_device(self.forward, arrays, dev, self, "forward")
-        outs = self._wrap_outputs(ys, dev, record)
+        if type(ys) is tuple:
+            outs = self._wrap_outputs(ys, dev, record)
+        else:   # one output, the common case, inline
+            odev = self.out_device or dev
+            if type(ys) is not np.ndarray and odev.type == "cpu":
+                ys = np.asarray(ys)  # NumPy turns 0-d results into scalars; keep them arrays
+            outs = (wrap(ys, odev, record),)
         if record:
             self._connect(inputs, needs, outs, dev)
         elif self.saved:
@@ -130,12 +139,8 @@ class Op:
 
     def _wrap_outputs(self, ys, dev, record):
         odev = self.out_device or dev
-        if type(ys) is tuple:
-            return tuple(wrap(np.asarray(y) if isinstance(y, np.generic) else y, odev, record)
-                         for y in ys)
-        if type(ys) is not np.ndarray and odev.type == "cpu":
-            ys = np.asarray(ys)  # NumPy turns 0-d results into scalars; keep them arrays
-        return (wrap(ys, odev, record),)
+        return tuple(wrap(np.asarray(y) if isinstance(y, np.generic) else y, odev, record)
+                     for y in ys)
 
     def _connect(self, inputs, needs, outs, dev):
         """Make this call a node of the graph: edges to the inputs, weak refs to the outputs."""
@@ -155,11 +160,15 @@ class Op:
         self.generation = gen + 1
         self.next_edges = tuple(edges)
         self.device = dev
-        for i, out in enumerate(outs):
+        if len(outs) == 1:
+            out = outs[0]
             out.grad_fn = self
-            out.output_nr = i
-        self.output_refs = tuple(weakref.ref(o) for o in outs)
-        if len(outs) > 1:
+            self.output_refs = (weakref.ref(out),)
+        else:
+            for i, out in enumerate(outs):
+                out.grad_fn = self
+                out.output_nr = i
+            self.output_refs = tuple(map(weakref.ref, outs))
             self.output_meta = tuple((o.array.shape, o.array.dtype) for o in outs)
         if self.saved:
             self._record_versions(inputs, outs)
@@ -184,6 +193,7 @@ class Op:
                         break
         if record:
             self.saved_versions = record
+            self.modifications = MODIFICATIONS[0]
 
     def check_saved_versions(self):
         """Raise if a tensor whose array this node saved was modified in place since."""

@@ -7,6 +7,8 @@ Where an input was broadcast, its gradient is summed back to its own shape.
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import backend
@@ -54,7 +56,7 @@ class Add(_Binary):
 
     def forward(self, a, b):
         self._keep_meta(a, b)
-        return _broadcasting("add", lambda u, v: u + v, a, b)
+        return _broadcasting("add", operator.add, a, b)
 
     def backward(self, gz):
         return self._grads(gz, gz)
@@ -65,7 +67,7 @@ class Sub(_Binary):
 
     def forward(self, a, b):
         self._keep_meta(a, b)
-        return _broadcasting("sub", lambda u, v: u - v, a, b)
+        return _broadcasting("sub", operator.sub, a, b)
 
     def backward(self, gz):
         return self._grads(gz, -gz if self.needs_input_grad[1] else None)
@@ -78,7 +80,7 @@ class Mul(_Binary):
         self._keep_meta(a, b)
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else None, b if need_a else None)
-        return _broadcasting("mul", lambda u, v: u * v, a, b)
+        return _broadcasting("mul", operator.mul, a, b)
 
     def backward(self, gz):
         a, b = self.saved
@@ -91,7 +93,7 @@ class Div(_Binary):
 
     def forward(self, a, b):
         self._keep_meta(a, b)
-        z = _broadcasting("div", lambda u, v: u / v, a, b)
+        z = _broadcasting("div", operator.truediv, a, b)
         self.save_for_backward(b, z if self.needs_input_grad[1] else None)
         return z
 
@@ -108,7 +110,7 @@ class Pow(_Binary):
 
     def forward(self, a, b):
         self._keep_meta(a, b)
-        z = _broadcasting("pow", lambda u, v: u ** v, a, b)
+        z = _broadcasting("pow", operator.pow, a, b)
         self.save_for_backward(a, b, z)
         return z
 
