@@ -222,21 +222,39 @@ def read_header(path, arrays):
 
 
 def _model_state(path, header, arrays):
-    """The parameters the header lists (taken out of ``arrays``), checked against it."""
+    """The parameters the header lists (taken out of ``arrays``), checked against it: shapes
+    and dtypes as listed, floating point, and finite (a NaN or infinite weight is never resumed)."""
     model_state = OrderedDict()
     try:
-        listed = [(str(entry[0]), tuple(int(d) for d in entry[1])) for entry in header["parameters"]]
+        listed = [(str(entry[0]), tuple(int(d) for d in entry[1]), str(entry[2]) if len(entry) > 2 else None)
+                  for entry in header["parameters"]]
     except (TypeError, ValueError, IndexError, KeyError):
         raise CheckpointError(f"checkpoint {path!r} has malformed metadata: a bad 'parameters' list.") from None
-    for name, shape in listed:
+    for name, shape, dtype in listed:
         value = arrays.pop(_MODEL + name, None)
         if value is None:
             raise CheckpointError(f"checkpoint {path!r} is incomplete: parameter {name!r} is listed but missing.")
         if value.shape != shape:
             raise CheckpointError(f"checkpoint {path!r} is inconsistent: parameter {name!r} has shape {value.shape}, "
                                   f"its metadata says {shape}.")
+        if dtype is not None and value.dtype.name != dtype:
+            raise CheckpointError(f"checkpoint {path!r} is inconsistent: parameter {name!r} has dtype {value.dtype}, "
+                                  f"its metadata says {dtype}.")
+        _check_finite_floats(path, f"parameter {name!r}", value)
         model_state[name] = value
     return model_state
+
+
+def _check_finite_floats(path, what, value):
+    """A checkpoint's array must be floating point with finite values: CheckpointError otherwise."""
+    if value.dtype.kind != "f":
+        raise CheckpointError(f"checkpoint {path!r} has {what} of dtype {value.dtype}; a floating-point array "
+                              "is expected.")
+    bad = ~np.isfinite(value)
+    if bad.any():
+        raise CheckpointError(f"checkpoint {path!r} has {int(bad.sum())} non-finite values (NaN or inf) in {what} "
+                              f"(first at index {tuple(int(i) for i in np.argwhere(bad)[0])}): it cannot be resumed; "
+                              "use an earlier checkpoint.")
 
 
 def _optim_state(path, info, arrays):
@@ -248,12 +266,16 @@ def _optim_state(path, info, arrays):
             state.setdefault(int(index), {}).update(scalars)
         for key in [k for k in arrays if k.startswith(_OPTIM)]:
             _, index, name = key.split(":", 2)
-            state.setdefault(int(index), {})[name] = arrays.pop(key)
+            value = arrays.pop(key)
+            _check_finite_floats(path, f"optimizer state {name!r} of parameter {index}", value)
+            state.setdefault(int(index), {})[name] = value
         groups = [dict(g) for g in info["param_groups"]]
         for g in groups:
             if "betas" in g:
                 g["betas"] = tuple(g["betas"])
             g["params"] = [int(i) for i in g["params"]]
+    except CheckpointError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint {path!r} has malformed optimizer state ({exc!r}).") from None
     return {"state": state, "param_groups": groups, "type": info.get("type")}
