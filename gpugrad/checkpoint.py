@@ -178,19 +178,25 @@ def read_arrays(path):
             raise CheckpointError(f"checkpoint {path!r} is truncated or corrupt: it is not a complete .npz (zip) file.")
         if hasattr(path, "seek"):
             path.seek(0)
-        npz = np.load(path, allow_pickle=False)
-        with npz:
-            return {key: npz[key] for key in npz.files}  # reading checks each member's CRC
+            return _members(path)
+        with open(path, "rb") as f:   # ours to close, also when a damaged zip makes np.load fail
+            return _members(f)
     except CheckpointError:
         raise
     except PermissionError as exc:
         raise CheckpointError(f"checkpoint {path!r} cannot be read ({exc.strerror}).") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+            NotImplementedError, RuntimeError) as exc:   # a damaged member's compression or encryption flags
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if reason.startswith("Object arrays cannot be loaded"):
             raise CheckpointError(f"checkpoint {path!r} holds pickled Python objects, which gpugrad never loads "
                                   "(a gpugrad checkpoint is plain arrays).") from None
         raise CheckpointError(f"checkpoint {path!r} is truncated or corrupt and cannot be read ({reason}).") from None
+
+
+def _members(f):
+    with np.load(f, allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}  # reading checks each member's CRC
 
 
 def _head(source, n):
@@ -228,7 +234,7 @@ def _model_state(path, header, arrays):
     try:
         listed = [(str(entry[0]), tuple(int(d) for d in entry[1]), str(entry[2]) if len(entry) > 2 else None)
                   for entry in header["parameters"]]
-    except (TypeError, ValueError, IndexError, KeyError):
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError):
         raise CheckpointError(f"checkpoint {path!r} has malformed metadata: a bad 'parameters' list.") from None
     for name, shape, dtype in listed:
         value = arrays.pop(_MODEL + name, None)
@@ -276,7 +282,7 @@ def _optim_state(path, info, arrays):
             g["params"] = [int(i) for i in g["params"]]
     except CheckpointError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise CheckpointError(f"checkpoint {path!r} has malformed optimizer state ({exc!r}).") from None
     return {"state": state, "param_groups": groups, "type": info.get("type")}
 
@@ -315,7 +321,7 @@ def restore(model, optimizer, model_state, optim_state=None, source="checkpoint"
         # names and shapes are checked above: a failure here leaves both as they were.
         try:
             optimizer.load_state_dict({"state": optim_state["state"], "param_groups": optim_state["param_groups"]})
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, NotImplementedError, RuntimeError) as exc:
             raise CheckpointError(f"{source} has optimizer state that does not fit this optimizer ({exc}).") from None
     try:
         model.load_state_dict(model_state)

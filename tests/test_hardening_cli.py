@@ -285,8 +285,7 @@ def test_bad_arrays_in_a_checkpoint_are_refused_naming_them(finished, capsys, ed
 
 # --------------------------------------------------------------------------- non-finite loss
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
-                            "ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("error")   # the run reports the NaN itself: no NumPy warnings before it
 def test_a_diverging_run_stops_naming_epoch_and_step_and_writes_no_checkpoint(tmp_path, capsys):
     code, _, err = cli(capsys, *SMALL, "--optimizer", "sgd", "--lr", "1e30", "--out", tmp_path)
     line = one_error_line(code, err, 1, "epoch 1:", "the training loss became", "at step 2 of 23",

@@ -21,6 +21,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from .. import __version__, backend
 from ..checkpoint import CheckpointError, restore, save_checkpoint
 from ..data import DataLoader, load_digits, load_idx_dataset, standardize
@@ -247,7 +249,10 @@ def run(args, ranks=None) -> int:
         interactive = job.ranks.is_writer and sys.stdout.isatty()
         if interactive:
             job.announce()
-        job.train(_logger(interactive), interactive)
+        # the loop checks the loss itself (TrainingDiverged, one line): NumPy's warnings about the
+        # overflows and NaNs of a diverging run would only add lines before it
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            job.train(_logger(interactive), interactive)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; {job.kept()}") from None
     job.finish()
