@@ -230,6 +230,9 @@ def _set(*keys, value):
     (_set("optimizer", "param_groups", 0, "lr", value="fast"), ["invalid lr 'fast'"]),
     (_set("optimizer", "param_groups", 0, "betas", value=[0.9, 1.5]), ["invalid betas (0.9, 1.5)"]),
     (_set("optimizer", "param_groups", 0, "eps", value=0), ["invalid eps 0"]),
+    (_set("optimizer", "param_groups", 0, "capturable", value=True), ["capturable=True is not supported"]),
+    (_set("optimizer", "param_groups", 0, "params", 0, value=float("inf")), ["malformed optimizer state"]),
+    (_set("parameters", 0, 1, 0, value=float("inf")), ["malformed metadata", "'parameters' list"]),
 ])
 def test_hand_edited_metadata_is_refused_naming_the_field(finished, capsys, edit, words):
     path = finished / "checkpoint.npz"
