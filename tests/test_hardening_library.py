@@ -250,3 +250,43 @@ def test_gradcheck_refuses_a_non_callable_and_accepts_a_list_of_outputs():
     with pytest.raises(TypeError, match="gradcheck: fn must be a function of the inputs, got int"):
         gg.gradcheck(3, (x,))
     assert gg.gradcheck(lambda x: [x * 2, (x * x).sum()], (x,))
+
+
+# ----------------------------------------------------------------- schedulers' load_state_dict
+
+def _scheduler(kind):
+    from gpugrad.optim import lr_scheduler as L
+    opt = optim.SGD(_params(), lr=0.1)
+    if kind == "StepLR":
+        return L.StepLR(opt, 2)
+    if kind == "ReduceLROnPlateau":
+        return L.ReduceLROnPlateau(opt)
+    return L.SequentialLR(opt, [L.LinearLR(opt, 0.5, total_iters=2), L.StepLR(opt, 2)], milestones=[2])
+
+
+@pytest.mark.parametrize("kind", ["StepLR", "ReduceLROnPlateau", "SequentialLR"])
+def test_scheduler_load_state_dict_refuses_what_it_does_not_hold(kind):
+    s = _scheduler(kind)
+    good = copy.deepcopy(s.state_dict())
+    with pytest.raises(TypeError, match=f"{kind}.load_state_dict: expected a dict.*got list"):
+        s.load_state_dict([1])
+    with pytest.raises(ValueError, match=rf"{kind}.load_state_dict: .*'foo'"):
+        s.load_state_dict({**good, "foo": 1})
+    with pytest.raises(ValueError, match=rf"{kind}.load_state_dict: .*'optimizer'"):
+        s.load_state_dict({**good, "optimizer": None})
+    s.load_state_dict(good)   # its own state still loads
+
+
+def test_scheduler_load_state_dict_checks_epoch_and_base_lrs():
+    s = _scheduler("StepLR")
+    good = s.state_dict()
+    for epoch in (-5, "3", 2.5, True):
+        with pytest.raises(ValueError, match=f"StepLR.load_state_dict: last_epoch must be an integer >= -1, got {epoch!r}"):
+            s.load_state_dict({**good, "last_epoch": epoch})
+    for base in ([0.1, 0.2, 0.3], "0.1", ["x"]):
+        with pytest.raises(ValueError, match="StepLR.load_state_dict: base_lrs must be a list of 1 numbers"):
+            s.load_state_dict({**good, "base_lrs": base})
+    assert s.last_epoch == 0 and s.base_lrs == [0.1]
+    seq = _scheduler("SequentialLR")
+    with pytest.raises(ValueError, match="SequentialLR.load_state_dict: '_schedulers' must be a list of the 2"):
+        seq.load_state_dict({**seq.state_dict(), "_schedulers": []})
