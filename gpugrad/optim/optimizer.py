@@ -14,7 +14,7 @@ __all__ = ["Optimizer", "required", "RULES"]
 
 #: The ranges a hyper-parameter may be checked against (:meth:`Optimizer._check_numbers`).
 RULES = {
-    "any": math.isfinite,
+    "": math.isfinite,   # any finite number
     ">= 0": lambda v: math.isfinite(v) and v >= 0,
     "> 0": lambda v: math.isfinite(v) and v > 0,
     "in [0, 1)": lambda v: 0 <= v < 1,
@@ -132,10 +132,11 @@ class Optimizer:
     def _check_number(self, key, value, rule, shown=None):
         where = f"{type(self).__name__}: invalid {key} {value if shown is None else shown!r}"
         group = f"in parameter group {self._checking}"
+        rule_text = f" {rule}" if rule else ""
         if not _is_real(value):
-            raise TypeError(f"{where} ({type(value).__name__}) {group}: expected a real number {rule}")
+            raise TypeError(f"{where} ({type(value).__name__}) {group}: expected a real number{rule_text}")
         if not RULES[rule](value):
-            raise ValueError(f"{where} {group}: expected a finite number {rule}".replace(" any", ""))
+            raise ValueError(f"{where} {group}: expected a finite number{rule_text}")
 
     def _check_betas(self, group):
         """``betas``: a pair of real numbers, each in [0, 1), as PyTorch's Adam checks them."""
