@@ -82,9 +82,20 @@ def save_checkpoint(path, model, optimizer, meta: dict | None = None) -> str:
 def atomic_write(path, write) -> None:
     """Call ``write(binary_file)`` on a new temporary file in ``path``'s folder, flush it to
     disk, then rename it over ``path``: readers see the old file or the new one, never a part.
-    On any error the temporary file is removed and ``path`` is left as it was."""
+    On any error the temporary file is removed and ``path`` is left as it was; an OSError (a
+    full disk, a read-only folder) names ``path`` when it names no file of its own."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    try:
+        _write_and_rename(path, folder, write)
+    except OSError as exc:
+        if exc.errno is not None and exc.filename is None:   # ENOSPC while writing names no file
+            exc.filename = path
+        raise
+    _fsync_dir(folder)
+
+
+def _write_and_rename(path, folder, write):
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -100,7 +111,6 @@ def atomic_write(path, write) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(folder)
 
 
 def _umask() -> int:

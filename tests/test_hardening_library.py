@@ -2,6 +2,7 @@
 layer constructor arguments, and gradcheck's function. Each bad input raises Python's own
 exception type with a message naming the class (or function), the argument and the value."""
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -290,3 +291,25 @@ def test_scheduler_load_state_dict_checks_epoch_and_base_lrs():
     seq = _scheduler("SequentialLR")
     with pytest.raises(ValueError, match="SequentialLR.load_state_dict: '_schedulers' must be a list of the 2"):
         seq.load_state_dict({**seq.state_dict(), "_schedulers": []})
+
+
+# ----------------------------------------------------------------- writing checkpoints
+
+def test_a_full_disk_while_saving_keeps_the_previous_checkpoint_and_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    from gpugrad import checkpoint
+    model = nn.Linear(2, 3)
+    opt = optim.Adam(model.parameters())
+    path = tmp_path / "ck.npz"
+    checkpoint.save_checkpoint(path, model, opt, {"epoch": 1})
+    before = path.read_bytes()
+
+    def full(f, **arrays):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(checkpoint.np, "savez", full)
+    with pytest.raises(OSError, match=r"No space left on device: '.*ck.npz'") as info:
+        checkpoint.save_checkpoint(path, model, opt, {"epoch": 2})
+    assert info.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["ck.npz"]
