@@ -421,3 +421,15 @@ def test_ctrl_c_while_setting_up(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train.cli, "load_data", interrupted)
     code, _, err = cli(capsys, *SMALL, "--out", tmp_path)
     assert code == 130 and "interrupted; no epoch of this run finished" in err
+
+
+def test_a_diverging_data_parallel_run_ends_every_rank_with_one_line(tmp_path):
+    """Under mpiexec the loss is checked after it is summed over the ranks, so every rank stops
+    at the same point: one line from rank 0, status 1, no rank left waiting."""
+    pytest.importorskip("mpi4py", reason="needs mpi4py: pip install 'gpugrad[mpi]'")
+    from test_distributed_mpi import MPIEXEC, train_in
+    if not os.path.exists(MPIEXEC):
+        pytest.skip("needs mpiexec: pip install 'gpugrad[mpi]' (MPICH wheel)")
+    code, out, err, _ = train_in(tmp_path, 2, *SMALL, "--optimizer", "sgd", "--lr", "1e30", "--out", "run")
+    one_error_line(code, err, 1, "epoch 1:", "the training loss became", "no checkpoint was written")
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
