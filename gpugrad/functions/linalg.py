@@ -13,6 +13,7 @@ from .. import kernels
 from ..autograd import Op
 from .activation import activation_backward, get_activation
 from .broadcast import sum_to
+from .promotion import promote_operands
 from .shape import Transpose
 
 __all__ = ["matmul", "linear"]
@@ -33,10 +34,12 @@ class MatMul(Op):
 
     def forward(self, a, b):
         _check_matmul(a, b)
+        a_dtype, b_dtype = a.dtype, b.dtype
+        a, b = promote_operands(a, b)   # PyTorch's rule: int64 @ float32 is float32
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else None, b if need_a else None)
-        self.a_meta = (a.shape, a.dtype, a.ndim, _transposed(a))
-        self.b_meta = (b.shape, b.dtype, b.ndim, _transposed(b))
+        self.a_meta = (a.shape, a_dtype, a.ndim, _transposed(a))
+        self.b_meta = (b.shape, b_dtype, b.ndim, _transposed(b))
         try:
             return a @ b
         except ValueError:
