@@ -134,3 +134,68 @@ def test_pow_at_zero_matches_torch_including_second_derivatives():
     torch_finite = np.isfinite(tgga.numpy())   # PyTorch's second derivative is NaN at a = b = 0
     np.testing.assert_allclose(gga.numpy()[torch_finite], tgga.numpy()[torch_finite])
     assert np.isfinite(gga.numpy()).all()
+
+
+# ----------------------------------------------------------------------------- the cases
+
+@pytest.mark.parametrize("target", [np.zeros(3), [0.0, 0.0, 0.0], np.zeros((3, 3))])
+def test_mse_loss_refuses_a_target_of_another_shape_whatever_its_type(target):
+    x = gg.randn(3, 1)
+    with pytest.raises(ValueError, match=r"mse_loss: input of shape \(3, 1\) and target of shape"):
+        F.mse_loss(x, target)
+
+
+def test_mse_loss_takes_a_list_or_ndarray_target_of_the_same_shape():
+    x = gg.tensor([[1.0], [2.0], [3.0]], requires_grad=True)
+    loss = F.mse_loss(x, [[0.0], [0.0], [1.0]])
+    np.testing.assert_allclose(loss.item(), (1 + 4 + 4) / 3, rtol=1e-6)
+    assert F.mse_loss(x, np.zeros((3, 1))).dtype == np.float32
+
+
+def test_sigmoid_and_tanh_of_integer_tensors_promote_as_exp_does():
+    i = gg.tensor([-1, 0, 2])
+    np.testing.assert_allclose(F.sigmoid(i).numpy(), 1 / (1 + np.exp(-np.array([-1.0, 0, 2]))), rtol=1e-6)
+    assert F.sigmoid(i).dtype == np.float32 and F.tanh(i).dtype == np.float32
+    assert gg.softmax(gg.tensor([[1, 2]]), axis=1).dtype == np.float32
+
+
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.hinge_loss])
+def test_integer_logits_are_refused_naming_the_dtype(loss):
+    with pytest.raises(TypeError, match=f"{loss.__name__}: scores must be floating point, got dtype int64"):
+        loss(gg.tensor([[1, 2], [3, 4]]), gg.tensor([0, 1]))
+
+
+@pytest.mark.parametrize("fn", [gg.softmax, gg.log_softmax])
+def test_softmax_of_an_empty_tensor_is_empty(fn):
+    x = gg.zeros(3, 0, requires_grad=True)
+    y = fn(x, 1)
+    assert y.shape == (3, 0)
+    y.sum().backward()
+    assert x.grad.shape == (3, 0)
+
+
+@pytest.mark.parametrize("fn", [gg.softmax, gg.log_softmax])
+def test_softmax_axis_errors_name_the_op(fn):
+    with pytest.raises(IndexError, match=f"{fn.__name__}: axis 2 is out of range for a tensor of shape"):
+        fn(gg.zeros(2, 3), 2)
+    with pytest.raises(TypeError, match=f"{fn.__name__}: the axis must be an int"):
+        fn(gg.zeros(2, 3), 1.0)
+
+
+@pytest.mark.parametrize("join", [gg.concatenate, gg.stack])
+def test_concatenate_and_stack_blame_the_axis_not_the_shapes(join):
+    xs = [gg.zeros(2, 3), gg.zeros(2, 3)]
+    with pytest.raises(IndexError, match=f"{join.__name__}: dimension 5 is out of range"):
+        join(xs, axis=5)
+    with pytest.raises(TypeError, match=f"{join.__name__}: a dimension must be an int"):
+        join(xs, axis=1.0)
+    with pytest.raises(TypeError, match=f"{join.__name__}: item 1 is a ndarray"):
+        join([gg.zeros(2), np.zeros(2)])
+
+
+def test_concatenate_promotes_like_torch_cat():
+    torch = pytest.importorskip("torch")
+    out = gg.concatenate([gg.tensor([1, 2]), gg.tensor([0.5], dtype="float32")])
+    ref = torch.cat([torch.tensor([1, 2]), torch.tensor([0.5])])
+    assert str(ref.dtype) == f"torch.{out.dtype}"
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())

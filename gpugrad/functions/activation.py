@@ -113,7 +113,9 @@ class Softmax(Op):
         if x.ndim == 0:
             self.axis = None
         if x.size == 0:   # nothing to normalise (NumPy's max refuses an empty axis)
-            return x.copy()
+            x = x.copy()
+            self.save_for_backward(x)
+            return x
         xp = backend.array_module(x)
         e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
         e /= e.sum(axis=self.axis, keepdims=True)
