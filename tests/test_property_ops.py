@@ -271,6 +271,8 @@ def _np_shape(shape):
 
 
 def _arange_ref(start, stop, step):
+    if stop is None:   # arange(end) spelt arange(end, None)
+        start, stop = 0, start
     for v in (start, stop, step):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise TypeError("not a number")

@@ -53,10 +53,12 @@ class _Binary(Op):
     """Records the input shapes and dtypes that unbroadcasting the gradients needs, and
     promotes the operands to one dtype by PyTorch's rule (:mod:`.promotion`)."""
 
+    name = None   # the op's name in errors
+
     def _operands(self, a, b):
         self.a_meta = (_shape_of(a), getattr(a, "dtype", None))
         self.b_meta = (_shape_of(b), getattr(b, "dtype", None))
-        return promote_operands(a, b)
+        return promote_operands(a, b, self.name)
 
     def _grads(self, ga, gb):
         need_a, need_b = self.needs_input_grad
@@ -191,11 +193,14 @@ class _Select(_Binary):
 
 
 class Maximum(_Select):
-    ufunc = "maximum"
+    ufunc = name = "maximum"
 
 
 class Minimum(_Select):
-    ufunc = "minimum"
+    ufunc = name = "minimum"
+
+
+Add.name, Sub.name, Mul.name, Div.name, Pow.name = "add", "sub", "mul", "div", "pow"
 
 
 class Neg(Op):
@@ -327,17 +332,26 @@ def abs(x):  # noqa: A001
     return Abs()(x)
 
 
-def clip(x, lo=None, hi=None):
+def _check_bounds(op, lo, hi, tensors_too=False):
     if lo is None and hi is None:
-        raise ValueError("clip: give at least one of min and max")
+        raise ValueError(f"{op}: give at least one of min and max")
+    for bound in (lo, hi):
+        if bound is None or (tensors_too and isinstance(bound, Tensor)):
+            continue
+        if isinstance(bound, bool) or not isinstance(bound, (int, float, np.number)):
+            raise TypeError(f"{op}: bounds must be numbers{' or Tensors' if tensors_too else ''}, "
+                            f"got {type(bound).__name__} {bound!r}")
+
+
+def clip(x, lo=None, hi=None):
+    _check_bounds("clip", lo, hi)
     return Clip(lo, hi)(x)
 
 
 def clamp(x, min=None, max=None):  # noqa: A002 (PyTorch's names)
     """PyTorch's clamp: ``clip`` for number bounds; a Tensor bound is an elementwise
     ``maximum`` / ``minimum`` (broadcast, differentiable in both)."""
-    if min is None and max is None:
-        raise ValueError("clamp: give at least one of min and max")
+    _check_bounds("clamp", min, max, tensors_too=True)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         y = x if min is None else maximum(x, min)
         return y if max is None else minimum(y, max)

@@ -18,7 +18,7 @@ def _compare(name, a, b):
         b = b.array
     elif backend.is_array(b):
         raise TypeError(f"{name}: wrap the raw array operand with gg.tensor(...)")
-    x, y = promote_operands(a.array, b)
+    x, y = promote_operands(a.array, b, name)
     try:
         np.broadcast_shapes(x.shape, getattr(y, "shape", ()))
     except ValueError:

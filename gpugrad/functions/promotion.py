@@ -42,9 +42,7 @@ def result_dtype(*operands):
     for x in operands:
         dtype = getattr(x, "dtype", None)
         if dtype is None:
-            cat = _SCALAR_CATEGORY.get(type(x))
-            if cat is None:   # a NumPy scalar type's subclass (np.float64 is a float)
-                cat = next(c for t, c in _SCALAR_CATEGORY.items() if isinstance(x, t))
+            cat = _number_category(x, "type promotion")
             ranked[2].append((cat, _SCALAR_DTYPE[cat]))
         else:
             ranked[0 if x.ndim else 1].append((category(dtype), dtype))
@@ -58,16 +56,17 @@ def result_dtype(*operands):
     return dtype
 
 
-def promote_operands(a, b):
+def promote_operands(a, b, op):
     """``(a, b)`` with their arrays cast to :func:`result_dtype` where they differ from it
-    (Python numbers stay numbers: NumPy and CuPy keep the array's dtype for them)."""
+    (Python numbers stay numbers: NumPy and CuPy keep the array's dtype for them). A TypeError
+    naming ``op`` for an operand that is neither (a list, a string)."""
     da = getattr(a, "dtype", None)
     db = getattr(b, "dtype", None)
     if da is db or (da is not None and da == db):
         return a, b   # the common case: two arrays of one dtype
-    if db is None and _SCALAR_CATEGORY.get(type(b), 3) <= _CATEGORY[da.kind]:
+    if db is None and _number_category(b, op) <= _CATEGORY[da.kind]:
         return a, b   # tensor (op) number of no higher category: the tensor's dtype
-    if da is None and _SCALAR_CATEGORY.get(type(a), 3) <= _CATEGORY[db.kind]:
+    if da is None and _number_category(a, op) <= _CATEGORY[db.kind]:
         return a, b
     dtype = result_dtype(a, b)
     if da is not None and da != dtype:
@@ -75,6 +74,16 @@ def promote_operands(a, b):
     if db is not None and db != dtype:
         b = b.astype(dtype)
     return a, b
+
+
+def _number_category(x, op):
+    cat = _SCALAR_CATEGORY.get(type(x))
+    if cat is None:
+        if not isinstance(x, (bool, int, float, complex)):
+            raise TypeError(f"{op}: unsupported operand of type {type(x).__name__} (a Tensor or a "
+                            "Python number; wrap data with gg.tensor(...))")
+        cat = next(c for t, c in _SCALAR_CATEGORY.items() if isinstance(x, t))
+    return cat
 
 
 def as_floating(x):

@@ -184,7 +184,11 @@ def _keep_bounds(out, *sources):
 
 
 def reshape(x, shape):
-    return _keep_bounds(Reshape(tuple(shape))(x), x)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    for s in shape:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"reshape: sizes must be ints, got {s!r} ({type(s).__name__}) in {shape}")
+    return _keep_bounds(Reshape(shape)(x), x)
 
 
 def transpose(x, axes=None):
