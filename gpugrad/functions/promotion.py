@@ -64,10 +64,12 @@ def promote_operands(a, b, op):
     db = getattr(b, "dtype", None)
     if da is db or (da is not None and da == db):
         return a, b   # the common case: two arrays of one dtype
-    if db is None and _number_category(b, op) <= _CATEGORY[da.kind]:
-        return a, b   # tensor (op) number of no higher category: the tensor's dtype
-    if da is None and _number_category(a, op) <= _CATEGORY[db.kind]:
-        return a, b
+    if db is None:   # tensor (op) number of no higher category: the tensor's dtype
+        if _number_category(b, op) <= _CATEGORY[da.kind]:
+            return a, b
+    elif da is None:
+        if _number_category(a, op) <= _CATEGORY[db.kind]:
+            return a, b
     dtype = result_dtype(a, b)
     if da is not None and da != dtype:
         a = a.astype(dtype)
@@ -77,6 +79,8 @@ def promote_operands(a, b, op):
 
 
 def _number_category(x, op):
+    """0/1/2/3 for a Python (or NumPy-scalar subclass) bool/int/float/complex; TypeError naming
+    ``op`` for anything else."""
     cat = _SCALAR_CATEGORY.get(type(x))
     if cat is None:
         if not isinstance(x, (bool, int, float, complex)):
