@@ -23,6 +23,11 @@ def _check_labels(name, scores, labels):
     were moved, cast or batched since) pass without reading a value. Otherwise the values are
     read: free on the CPU, one host synchronisation on a GPU (labels computed on the device,
     or known bounds wider than [0, C) for a batch that may still be in range)."""
+    if not isinstance(scores, Tensor):
+        raise TypeError(f"{name}: scores must be a Tensor, got {type(scores).__name__}")
+    if scores.dtype.kind != "f":
+        raise TypeError(f"{name}: scores must be floating point, got dtype {scores.dtype} "
+                        "(as in PyTorch; cast them with .float())")
     if scores.ndim != 2:
         raise ValueError(f"{name}: expected scores of shape (batch, classes), got {tuple(scores.shape)}")
     if labels.dtype.kind not in "iu":
@@ -112,6 +117,9 @@ def cross_entropy(logits, labels, reduction="mean"):
         raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     labels = _as_labels(labels, logits)
     _check_labels("cross_entropy", logits, labels)
+    if reduction == "mean" and logits.shape[0] == 0:
+        raise ValueError(f"cross_entropy: the mean over an empty batch (logits of shape "
+                         f"{tuple(logits.shape)}) is undefined; use reduction='sum' or 'none'")
     if reduction == "mean":
         return SoftmaxCrossEntropy()(logits, labels)
     rows = backend.array_module(labels.array).arange(labels.shape[0])
@@ -123,12 +131,21 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002 (PyTorch's argument
     """Mean squared error: mean((input - target)²)."""
     if reduction not in _REDUCTIONS:
         raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    if isinstance(target, Tensor) and target.shape != input.shape:
-        raise ValueError(f"mse_loss: input of shape {input.shape} and target of shape {target.shape} differ")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"mse_loss: input must be a Tensor, got {type(input).__name__}")
+    if not isinstance(target, Tensor):   # a list, an ndarray, a number: the same shape rule
+        target = tensor(target, dtype=input.dtype if input.dtype.kind == "f" else None,
+                        device=input.device)
+    if target.shape != input.shape:   # no broadcast: a (3, 1) - (3,) loss would be (3, 3)
+        raise ValueError(f"mse_loss: input of shape {input.shape} and target of shape "
+                         f"{target.shape} differ")
     diff = input - target
     sq = diff * diff
     if reduction == "none":
         return sq
+    if sq.numel() == 0 and reduction == "mean":
+        raise ValueError(f"mse_loss: the mean over an empty input of shape {input.shape} is "
+                         "undefined; use reduction='sum' or 'none'")
     return sq.mean() if reduction == "mean" else sq.sum()
 
 

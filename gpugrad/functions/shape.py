@@ -10,6 +10,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Op
 from ..tensor import Tensor, bounds_in_dtype, wrap
+from .promotion import result_dtype
 
 __all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "getitem",
            "concatenate", "stack", "astype", "to_device", "normalize_axis", "clone"]
@@ -183,7 +184,11 @@ def _keep_bounds(out, *sources):
 
 
 def reshape(x, shape):
-    return _keep_bounds(Reshape(tuple(shape))(x), x)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    for s in shape:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"reshape: sizes must be ints, got {s!r} ({type(s).__name__}) in {shape}")
+    return _keep_bounds(Reshape(shape)(x), x)
 
 
 def transpose(x, axes=None):
@@ -268,16 +273,36 @@ def getitem(x, index):
     return _keep_bounds(GetItem(index)(x), x)
 
 
-def concatenate(tensors, axis=0):
+def _joined(op, tensors, axis, new_axis):
+    """Check the tensors of a concatenate/stack (``new_axis``); ``axis`` as an index of the
+    result's axes."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: takes a list or tuple of tensors, got {type(tensors).__name__}")
     if not tensors:
-        raise ValueError("concatenate needs at least one tensor")
-    return _keep_bounds(Concatenate(axis)(*tensors), *tensors)
+        raise ValueError(f"{op}: needs at least one tensor")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: item {i} is a {type(t).__name__}, not a Tensor")
+    ndim_out = tensors[0].ndim + new_axis
+    if ndim_out == 0:
+        raise ValueError(f"{op}: zero-dimensional tensors cannot be concatenated (stack them)")
+    return normalize_axis(axis, ndim_out, op)
+
+
+def _common_dtype(tensors):
+    """The tensors cast to one dtype by the promotion rule (as torch.cat does)."""
+    dtype = result_dtype(*(t.array for t in tensors))
+    return [t if t.dtype == dtype else astype(t, dtype) for t in tensors]
+
+
+def concatenate(tensors, axis=0):
+    axis = _joined("concatenate", tensors, axis, new_axis=False)
+    return _keep_bounds(Concatenate(axis)(*_common_dtype(tensors)), *tensors)
 
 
 def stack(tensors, axis=0):
-    if not tensors:
-        raise ValueError("stack needs at least one tensor")
-    return _keep_bounds(Stack(axis)(*tensors), *tensors)
+    axis = _joined("stack", tensors, axis, new_axis=True)
+    return _keep_bounds(Stack(axis)(*_common_dtype(tensors)), *tensors)
 
 
 def astype(x, dtype):
