@@ -199,3 +199,33 @@ def test_concatenate_promotes_like_torch_cat():
     ref = torch.cat([torch.tensor([1, 2]), torch.tensor([0.5])])
     assert str(ref.dtype) == f"torch.{out.dtype}"
     np.testing.assert_array_equal(out.numpy(), ref.numpy())
+
+
+def test_max_and_min_over_a_non_empty_axis_of_an_empty_tensor_are_empty():
+    x = gg.randn(0, 3)
+    assert x.max(axis=1).shape == (0,) and x.min(axis=1, keepdims=True).shape == (0, 1)
+    with pytest.raises(ValueError, match=r"max: a reduction over an empty axis of a tensor of shape \(0, 3\)"):
+        x.max(axis=0)
+    with pytest.raises(ValueError, match="argmax: an empty axis has no maximum"):
+        x.argmax(axis=0)
+    assert x.argmax(axis=1).shape == (0,)
+
+
+@pytest.mark.parametrize("axis", [1.0, "1", True, (0, 1.0)])
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "min"])
+def test_an_axis_that_is_not_an_int_is_a_type_error_naming_the_op(op, axis):
+    with pytest.raises(TypeError, match=f"{op}: an axis must be an int"):
+        getattr(gg.randn(2, 3), op)(axis=axis)
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "min", "argmax", "argmin"])
+def test_an_axis_out_of_range_is_an_index_error_naming_the_op(op):
+    with pytest.raises(IndexError, match=rf"{op}: axis 2 is out of range for a tensor of shape \(2, 3\)"):
+        getattr(gg.randn(2, 3), op)(axis=2)
+
+
+def test_a_0d_tensor_reduces_over_axis_0_and_minus_1_as_in_pytorch():
+    x = gg.tensor(3.0)
+    for op in ("sum", "mean", "max", "min"):
+        assert getattr(x, op)(axis=0).item() == 3.0 == getattr(x, op)(axis=-1).item()
+    assert x.argmax(axis=0).item() == 0

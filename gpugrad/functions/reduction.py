@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import builtins
 
+import numpy as np
+
 from ..autograd import Op, array_of
 from ..tensor import wrap
 from .broadcast import broadcast_to
@@ -15,19 +17,26 @@ from .broadcast import broadcast_to
 __all__ = ["sum", "mean", "max", "min", "argmax", "argmin", "any", "all"]
 
 
-def _axes(axis, ndim, shape):
-    """Normalise ``axis`` to a sorted tuple of non-negative ints (None -> all axes)."""
+def _axes(axis, ndim, shape, op):
+    """Normalise ``axis`` to a sorted tuple of non-negative ints (None -> all axes). A 0-d
+    tensor takes 0 and -1 (and reduces nothing), as in PyTorch. TypeError naming ``op`` for an
+    axis that is not an int, IndexError for one out of range, ValueError for a repeat."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if isinstance(axis, (list, tuple)):
+        axes = tuple(axis)
+    else:
+        axes = (axis,)
     out = []
     for a in axes:
-        if not isinstance(a, int) or not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor of shape {tuple(shape)}")
-        out.append(a % ndim if ndim else 0)
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{op}: an axis must be an int or a tuple of ints, got {axis!r}")
+        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
+            raise IndexError(f"{op}: axis {a} is out of range for a tensor of shape {tuple(shape)}")
+        out.append(int(a) % ndim if ndim else None)
     if len(set(out)) != len(out):
-        raise ValueError(f"repeated axis in {axis}")
-    return tuple(sorted(out))
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(a for a in out if a is not None))
 
 
 def _keepdims_shape(shape, axes):
@@ -41,7 +50,7 @@ class Sum(Op):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
-        self.axes = _axes(self.axis, x.ndim, x.shape)
+        self.axes = _axes(self.axis, x.ndim, x.shape, "sum")
         self.x_shape = x.shape
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
@@ -56,13 +65,14 @@ class Mean(Op):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
-        self.axes = _axes(self.axis, x.ndim, x.shape)
+        self.axes = _axes(self.axis, x.ndim, x.shape, "mean")
         self.x_shape = x.shape
         n = 1
         for a in self.axes:
             n *= x.shape[a]
         if n == 0:
-            raise ValueError(f"mean over an empty axis of a tensor of shape {tuple(x.shape)}")
+            raise ValueError(f"mean: the mean over an empty axis of a tensor of shape {tuple(x.shape)} "
+                             "is undefined")
         self.n = n
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
@@ -80,9 +90,10 @@ class _Extremum(Op):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
-        if x.size == 0:
-            raise ValueError(f"{self.reducer} of an empty tensor of shape {tuple(x.shape)}")
-        self.axes = _axes(self.axis, x.ndim, x.shape)
+        self.axes = _axes(self.axis, x.ndim, x.shape, self.reducer)
+        if x.size == 0 and builtins.any(x.shape[a] == 0 for a in self.axes):
+            raise ValueError(f"{self.reducer}: a reduction over an empty axis of a tensor of shape "
+                             f"{tuple(x.shape)} has no identity (axes {self.axes})")
         y = getattr(x, self.reducer)(axis=self.axes, keepdims=True)
         self.save_for_backward(x, y)
         return y if self.keepdims else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in self.axes))
@@ -123,6 +134,15 @@ def min(x, axis=None, keepdims=False):  # noqa: A001
 
 def _index_reduction(name, x, axis, keepdims):
     xp = x.device.xp
+    if axis is not None:
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"{name}: the axis must be an int or None, got {axis!r}")
+        if not -builtins.max(x.ndim, 1) <= axis < builtins.max(x.ndim, 1):
+            raise IndexError(f"{name}: axis {axis} is out of range for a tensor of shape {x.shape}")
+        if x.ndim == 0:
+            axis = None
+    if x.array.size == 0 and (axis is None or x.shape[axis] == 0):
+        raise ValueError(f"{name}: an empty axis has no {name[3:]}imum (tensor of shape {x.shape})")
     out = getattr(xp, name)(x.array, axis=axis)
     if keepdims and axis is not None:
         out = xp.expand_dims(out, axis)
