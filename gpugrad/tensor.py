@@ -12,6 +12,14 @@ Two ways to reach the raw array:
   Chainer). Handing it out counts as an in-place modification: the tensor's version goes up,
   so a backward pass through a graph that saved this tensor raises instead of silently using
   the new values. Assigning ``t.data = new_array`` replaces the array (and device).
+
+Versions and views. A tensor's *version* counts the in-place modifications of its memory
+(in-place ops, writes through ``.data``); a view (a reshape, transpose or basic index sharing
+the memory, see :mod:`gpugrad.functions.shape`) and ``detach()`` share their base's counter, so
+a write through any of them is seen by every graph node that saved any of them. The counter
+also notes which in-place op wrote last (for the error message) and how often an in-place op
+recorded in the graph gave the memory a new history (``history``): a view made before that
+must take its history again from its base before it is used (``gpugrad.autograd.op``).
 """
 from __future__ import annotations
 
@@ -43,7 +51,7 @@ class Tensor:
     """
 
     __slots__ = ("array", "grad", "requires_grad", "grad_fn", "output_nr", "device",
-                 "retains_grad", "_bounds", "hooks", "_version_box", "__weakref__")
+                 "retains_grad", "_bounds", "hooks", "_version_box", "_view", "__weakref__")
     __array_ufunc__ = None  # make NumPy hand `ndarray (op) Tensor` to our reflected operators
     __hash__ = object.__hash__
 
@@ -62,6 +70,7 @@ class Tensor:
         self._bounds = None
         self.hooks = None
         self._version_box = None
+        self._view = None
 
     # ------------------------------------------------------------------ the array
     @property
@@ -84,14 +93,28 @@ class Tensor:
         box = self._version_box
         return 0 if box is None else box[0]
 
-    def increment_version(self):
-        """Record an in-place modification of this tensor's array (in-place ops call this)."""
+    @property
+    def _base(self):
+        """The tensor whose memory this one is a view of (PyTorch's ``_base``), else None."""
+        return None if self._view is None else self._view[0]
+
+    def increment_version(self, by="a write through .data"):
+        """Record an in-place modification of this tensor's array (in-place ops call this,
+        naming themselves in ``by``). The counter is a list ``[version, history, by]``, shared
+        with the views of the same memory."""
         MODIFICATIONS[0] += 1
         box = self._version_box
         if box is None:
-            self._version_box = [1]
+            self._version_box = [1, 0, by]
         else:
             box[0] += 1
+            box[2] = by
+
+    def modified_by(self):
+        """What modified this tensor's memory in place last (an in-place op's name, or a write
+        through ``.data``), or None if nothing did."""
+        box = self._version_box
+        return None if box is None else box[2]
 
     @property
     def value_bounds(self):
@@ -113,7 +136,7 @@ class Tensor:
         """Make this tensor (a view of ``base``'s memory) count modifications with ``base``."""
         box = base._version_box
         if box is None:
-            box = base._version_box = [0]
+            box = base._version_box = [0, 0, None]
         self._version_box = box
         return self
 
@@ -227,6 +250,7 @@ def wrap(array, device, requires_grad=False):
     t._bounds = None
     t.hooks = None
     t._version_box = None
+    t._view = None
     return t
 
 

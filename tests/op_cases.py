@@ -153,7 +153,40 @@ CASES = [
     Case("hinge", lambda s: F.hinge_loss(s, labels_like(s)) * s.sum(), ((5, 3),),
          lambda s: _torch_hinge(s) * s.sum()),
     Case("mse", F.mse_loss, ((5, 3), (5, 3)), lambda a, b: _tF().mse_loss(a, b)),
+    # ------------------------------------------------------------ in place (recorded: rebased)
+    Case("setitem", lambda a, v: _setitem(a, v, (slice(1, None), slice(None, None, 2))),
+         ((3, 4), (2, 2)), lambda a, v: _setitem(a, v, (slice(1, None), slice(None, None, 2)))),
+    Case("setitem_advanced_broadcast", lambda a, v: _setitem(a, v, ([0, 2], slice(None))),
+         ((3, 4), (4,)), lambda a, v: _setitem(a, v, ([0, 2], slice(None)))),
+    Case("fill_tensor", lambda a, v: (a * 1.0).fill_(v.sum()) * a, ((3, 4), (2,)),
+         lambda a, v: (a * 1.0).fill_(v.sum()) * a),
+    Case("copy_broadcast", lambda a, b: (a * 1.0).copy_(b) * a, ((3, 4), (4,)),
+         lambda a, b: (a * 1.0).copy_(b) * a),
+    Case("zero_", lambda a: ((a * 1.0).zero_() + a) * a, ((3, 4),),
+         lambda a: ((a * 1.0).zero_() + a) * a),
+    Case("inplace_arithmetic", lambda a, b: _inplace_chain(a, b), ((3, 4), (3, 4)),
+         lambda a, b: _inplace_chain(a, b), {1: "positive"}),
 ]
+
+
+def _setitem(a, v, index):
+    y = a * 1.0
+    y[index] = v
+    return y * a
+
+
+def _inplace_chain(a, b):
+    """The recorded in-place arithmetic (each one rebases y's history), in either library. An op
+    that saves its output (sigmoid_) comes last: writing over that output again would make
+    backward refuse, in both libraries."""
+    y = a * 1.0
+    y.mul_(b)
+    y.add_(a, alpha=2.0)
+    y /= b
+    y -= 0.5
+    y **= 2
+    y.sigmoid_()
+    return y * a
 
 BY_NAME = {c.name: c for c in CASES}
 

@@ -2,6 +2,13 @@
 
 None of them does arithmetic, so each backward only puts the upstream gradient back where the
 input's elements came from.
+
+Views: a reshape, transpose or basic index whose result shares its input's memory (as NumPy
+and CuPy make it where they can, and PyTorch's views do) shares the input's version counter,
+so an in-place write through either is seen by every graph node that saved the other, and
+remembers its root base and how it was made from it (``Tensor._view``), so that an in-place op
+can refuse it or it can take its history again after an in-place op on the base (see
+:mod:`.inplace`).
 """
 from __future__ import annotations
 
@@ -12,7 +19,8 @@ from ..autograd import Op
 from ..tensor import Tensor, bounds_in_dtype, wrap
 
 __all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "getitem",
-           "concatenate", "stack", "astype", "to_device", "normalize_axis", "clone"]
+           "concatenate", "stack", "astype", "to_device", "normalize_axis", "clone", "raw_index",
+           "check_index_device"]
 
 
 class Reshape(Op):
@@ -65,9 +73,12 @@ class GetItem(Op):
     def forward(self, x):
         self.x_shape, self.x_dtype = x.shape, x.dtype
         try:
-            return x[self.index]
+            y = x[self.index]
         except IndexError as exc:
             raise IndexError(f"index {self.index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
+        if isinstance(y, np.generic):   # NumPy's scalar copy of one element: a 0-d view instead
+            y = x[(self.index if isinstance(self.index, tuple) else (self.index,)) + (Ellipsis,)]
+        return y
 
     def backward(self, gy):
         return GetItemBackward(self.index, self.x_shape).apply(gy)
@@ -182,13 +193,38 @@ def _keep_bounds(out, *sources):
     return out
 
 
+def _owner(a):
+    base = a.base
+    return a if base is None else base
+
+
+def _as_view(out, x, make):
+    """``out``, made from ``x`` by ``make`` (a function of a tensor): when it shares ``x``'s
+    memory, a view of it, sharing its version counter and knowing its root base and how to be
+    made again from that (``Tensor._view``: base, function, the base's history when made)."""
+    if _owner(out.array) is not _owner(x.array):
+        return out
+    out.share_version(x)
+    view = x._view
+    if view is not None:          # a view of a view: made from the root, one step after another
+        x, make = view[0], _compose(view[1], make)
+    out._view = (x, make, out._version_box[1])
+    return out
+
+
+def _compose(first, then):
+    return lambda t: then(first(t))
+
+
 def reshape(x, shape):
-    return _keep_bounds(Reshape(tuple(shape))(x), x)
+    shape = tuple(shape)
+    return _as_view(_keep_bounds(Reshape(shape)(x), x), x, lambda t: reshape(t, shape))
 
 
 def transpose(x, axes=None):
     """NumPy's transpose: ``axes`` a permutation of all the axes, None reverses them."""
-    return _keep_bounds(Transpose(None if axes is None else tuple(axes))(x), x)
+    axes = None if axes is None else tuple(axes)
+    return _as_view(_keep_bounds(Transpose(axes)(x), x), x, lambda t: transpose(t, axes))
 
 
 def normalize_axis(axis, ndim, op):
@@ -251,7 +287,8 @@ def unflatten(x, dim, sizes):
     return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
 
 
-def _raw_index(index):
+def raw_index(index):
+    """An index with its Tensors replaced by their arrays."""
     if isinstance(index, Tensor):
         return index.array
     if isinstance(index, tuple):
@@ -259,13 +296,17 @@ def _raw_index(index):
     return index
 
 
-def getitem(x, index):
-    index = _raw_index(index)
-    parts = index if isinstance(index, tuple) else (index,)
-    for p in parts:
+def check_index_device(x, index):
+    """An index's arrays must be on the tensor's device (RuntimeError otherwise)."""
+    for p in index if isinstance(index, tuple) else (index,):
         if backend.is_array(p) and backend.device_of(p) is not x.device:
             raise RuntimeError(f"indexing a tensor on {x.device} with an index array on {backend.device_of(p)}")
-    return _keep_bounds(GetItem(index)(x), x)
+
+
+def getitem(x, index):
+    index = raw_index(index)
+    check_index_device(x, index)
+    return _as_view(_keep_bounds(GetItem(index)(x), x), x, lambda t: getitem(t, index))
 
 
 def concatenate(tensors, axis=0):
