@@ -91,24 +91,24 @@ def _assign(array, index, value):
                          f"index {index!r} of a tensor of shape {tuple(array.shape)}: {exc}") from None
 
 
-def fill_(self, value):
+def fill_(self, value, name="fill_"):
     """Every element set to ``value`` (a number, or a 0-d tensor: then differentiable in it)."""
     if isinstance(value, Tensor) and value.ndim != 0:
-        raise ValueError(f"fill_: the value must be a number or a 0-d tensor, got a tensor of "
+        raise ValueError(f"{name}: the value must be a number or a 0-d tensor, got a tensor of "
                          f"shape {value.shape} (use copy_ to copy a tensor in)")
-    v = operand(self, "fill_", value)
+    v = operand(self, name, value)
 
     def write(a):
         a[...] = v
 
     if isinstance(value, Tensor):
-        return inplace(self, "fill_", (value,), write, lambda old: Fill()(old, value))
-    return inplace(self, "fill_", (), write, lambda old: Fill(v)(old))
+        return inplace(self, name, (value,), write, lambda old: Fill()(old, value))
+    return inplace(self, name, (), write, lambda old: Fill(v)(old))
 
 
 def zero_(self):
     """Every element set to 0."""
-    return fill_(self, 0)
+    return fill_(self, 0, "zero_")
 
 
 def copy_(self, src):

@@ -147,7 +147,11 @@ def operand(t, name, value):
         return value
     if isinstance(value, (int, float, bool, np.number)):
         return value
-    raise TypeError(f"{name}: expected a Tensor or a number, got {type(value).__name__}")
+    if isinstance(value, (list, tuple)):   # nested numbers, as NumPy takes them
+        with t.device.context():
+            return backend.array_module(t.array).asarray(value, dtype=t.dtype)
+    raise TypeError(f"{name}: expected a Tensor, an array, a number or a list of numbers, got "
+                    f"{type(value).__name__}")
 
 
 def inplace(t, name, operands, write, compute, copy=True):
