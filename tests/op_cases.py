@@ -153,6 +153,13 @@ CASES = [
     Case("hinge", lambda s: F.hinge_loss(s, labels_like(s)) * s.sum(), ((5, 3),),
          lambda s: _torch_hinge(s) * s.sum()),
     Case("mse", F.mse_loss, ((5, 3), (5, 3)), lambda a, b: _tF().mse_loss(a, b)),
+    # ------------------------------------------------------------ recurrent
+    Case("lstm_step", lambda g, c: _lstm_step(g, c, gg), ((3, 8), (3, 2)),
+         lambda g, c: _lstm_step(g, c, _t())),
+    Case("lstm_step_backward", lambda g, c, dh, dc: _lstm_step_grad(g, c, dh, dc, gg),
+         ((3, 8), (3, 2), (3, 2), (3, 2)), lambda g, c, dh, dc: _lstm_step_grad(g, c, dh, dc, _t())),
+    Case("unbind", lambda x: gg.stack([t * (k + 1.0) for k, t in enumerate(x.unbind(1)) if k != 2]),
+         ((3, 4),), lambda x: _t().stack([t * (k + 1.0) for k, t in enumerate(x.unbind(1)) if k != 2])),
     # ------------------------------------------------------------ in place (recorded: rebased)
     Case("setitem", lambda a, v: _setitem(a, v, (slice(1, None), slice(None, None, 2))),
          ((3, 4), (2, 2)), lambda a, v: _setitem(a, v, (slice(1, None), slice(None, None, 2)))),
@@ -167,6 +174,33 @@ CASES = [
     Case("inplace_arithmetic", lambda a, b: _inplace_chain(a, b), ((3, 4), (3, 4)),
          lambda a, b: _inplace_chain(a, b), {1: "positive"}),
 ]
+
+
+def _lstm_step(gates, c, lib):
+    """One LSTM step's (h, c) combined, gpugrad's fused op or PyTorch's composed gates."""
+    if lib is gg:
+        from gpugrad.functions.recurrent import lstm_step
+        h, c2 = lstm_step(gates, c)
+    else:
+        i, f, g, o = gates.chunk(4, -1)
+        c2 = lib.sigmoid(f) * c + lib.sigmoid(i) * lib.tanh(g)
+        h = lib.sigmoid(o) * lib.tanh(c2)
+    return h * c2 + c2
+
+
+def _lstm_step_grad(gates, c, dh, dc, lib):
+    """The step's backward (dgates, dc_prev) at (gates, c) for (dh, dc) as a function of all
+    four: gpugrad's LSTMStepBackward op, PyTorch's autograd.grad of the composed step."""
+    if lib is gg:
+        from gpugrad.functions.recurrent import LSTMStepBackward
+        d_gates, d_prev = LSTMStepBackward()(gates, c, dh, dc)
+    else:
+        i, f, g, o = gates.chunk(4, -1)
+        c2 = lib.sigmoid(f) * c + lib.sigmoid(i) * lib.tanh(g)
+        h = lib.sigmoid(o) * lib.tanh(c2)
+        d_gates, d_prev = lib.autograd.grad((h * dh + c2 * dc).sum(), (gates, c), create_graph=True)
+    mixed = sum(d_gates[:, 2 * k:2 * k + 2] * (k + 1.0) for k in range(4))   # every gate's part
+    return mixed * d_prev + d_prev
 
 
 def _setitem(a, v, index):

@@ -107,7 +107,7 @@ _METHODS = {
     "argmax": reduction.argmax, "argmin": reduction.argmin, "any": reduction.any,
     "all": reduction.all,
     # shape
-    "reshape": reshape, "view": reshape, "flatten": shape.flatten, "unflatten": shape.unflatten,
+    "reshape": reshape, "view": reshape, "unbind": shape.unbind, "flatten": shape.flatten, "unflatten": shape.unflatten,
     "transpose": transpose, "permute": permute,
     "T": property(lambda self: shape.transpose(self, None)), "__getitem__": shape.getitem,
     "__iter__": __iter__,

@@ -19,7 +19,7 @@ from ..autograd import Op
 from ..tensor import Tensor, bounds_in_dtype, wrap
 
 __all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "getitem",
-           "concatenate", "stack", "astype", "to_device", "normalize_axis", "clone", "raw_index",
+           "concatenate", "stack", "unbind", "astype", "to_device", "normalize_axis", "clone", "raw_index",
            "check_index_device"]
 
 
@@ -143,6 +143,22 @@ class Stack(Op):
     def backward(self, gy):
         axis = self.axis % gy.ndim
         return tuple(gy[(slice(None),) * axis + (i,)] for i in range(gy.shape[axis]))
+
+
+class Unbind(Op):
+    """ys = the slices of x along ``axis`` (views of x's memory): dx = stack(dys, axis), a
+    missing dy counting as zeros. One op for all the slices: T separate indexings would each
+    give back a gradient of x's full size."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        lead = (slice(None),) * self.axis
+        return tuple(x[lead + (k,)] for k in range(x.shape[self.axis]))
+
+    def backward(self, *gys):
+        return Stack(self.axis).apply(*gys)
 
 
 class AsType(Op):
@@ -319,6 +335,18 @@ def stack(tensors, axis=0):
     if not tensors:
         raise ValueError("stack needs at least one tensor")
     return _keep_bounds(Stack(axis)(*tensors), *tensors)
+
+
+def unbind(x, dim=0):
+    """PyTorch's unbind: the tuple of x's slices along ``dim`` (views sharing x's version)."""
+    axis = normalize_axis(dim, x.ndim, "unbind")
+    if x.shape[axis] == 0:
+        return ()
+    ys = Unbind(axis)(x)
+    ys = ys if isinstance(ys, tuple) else (ys,)
+    for y in ys:
+        y.share_version(x)
+    return ys
 
 
 def astype(x, dtype):

@@ -192,6 +192,16 @@ def _emulate(name, v, T):
     elif name == "bias_act_fwd_inplace":
         z = acc("z")
         store("z", K.bias_act_fwd(z, acc("b").reshape(-1, z.shape[-1])[0], act_names[v["act"]]))
+    elif name in ("lstm_cell_fwd", "lstm_cell_bwd"):   # the four gate parts side by side
+        gates = np.concatenate([acc(k) for k in ("gi", "gf", "gg", "go")], axis=-1)
+        if name == "lstm_cell_fwd":
+            for k, val in zip(("h", "c"), K.lstm_cell_fwd(gates, acc("c_prev"))):
+                store(k, val)
+        else:
+            dgates, dc_prev = K.lstm_cell_bwd(gates, acc("c_prev"), acc("dh"), acc("dc"))
+            for k, val in zip(("dgi", "dgf", "dgg", "dgo"), np.split(dgates, 4, axis=-1)):
+                store(k, val)
+            store("dc_prev", dc_prev)
     elif name in K.optim.ELEMENTWISE_UPDATES:   # an optimizer update: its twin, generically
         family, arrays = K.optim.ELEMENTWISE_UPDATES[name]
         spec = K.optim.UPDATE_FAMILIES[family]
