@@ -23,6 +23,8 @@ must take its history again from its base before it is used (``gpugrad.autograd.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from . import backend
@@ -70,7 +72,6 @@ class Tensor:
         self._bounds = None
         self.hooks = None
         self._version_box = None
-        self._view = None
 
     # ------------------------------------------------------------------ the array
     @property
@@ -96,16 +97,60 @@ class Tensor:
     @property
     def _base(self):
         """The tensor whose memory this one is a view of (PyTorch's ``_base``), else None."""
-        return None if self._view is None else self._view[0]
+        source = self.view_source()
+        return None if source is None else source[0]
+
+    def view_source(self):
+        """For a view made by a shape op (see :mod:`gpugrad.functions.shape`): ``(base, make,
+        history)``, its root base, how it is made again from that (a function of a tensor), and
+        the base's history count when it was made; None for any other tensor. (The slot is left
+        unset until a view is made, so making an ordinary tensor costs nothing more.)"""
+        return getattr(self, "_view", None)
+
+    def set_view_source(self, base, make):
+        """Mark this tensor a view of ``base`` (whose version counter it shares) made by
+        ``make(base)``; ``base``'s counter keeps a weak reference to it, so that an in-place op
+        recorded on ``base`` can give it its new history (``autograd.rebase_history``)."""
+        box = self._version_box
+        known = self.view_source() is not None
+        self._view = (base, make, box[1])
+        if known:
+            return
+        views = box[3]
+        if views is None:
+            views = box[3] = []
+        elif len(views) >= 64 and not len(views) & (len(views) - 1):   # at 64, 128, 256...:
+            views[:] = [ref for ref in views if ref() is not None]     # amortised O(1)
+        views.append(weakref.ref(self))
+
+    def views_of_memory(self):
+        """The live views (tensors marked by :meth:`set_view_source`) sharing this tensor's
+        version counter."""
+        box = self._version_box
+        if box is None or not box[3]:
+            return []
+        return [v for v in (ref() for ref in box[3]) if v is not None]
+
+    def history_count(self):
+        """How often an in-place op recorded in the graph gave this memory a new history."""
+        box = self._version_box
+        return 0 if box is None else box[1]
+
+    def new_history(self):
+        """Count a new history of this memory (``autograd.rebase_history`` calls this)."""
+        box = self._version_box
+        if box is None:
+            box = self._version_box = [0, 0, None, None]
+        box[1] += 1
 
     def increment_version(self, by="a write through .data"):
         """Record an in-place modification of this tensor's array (in-place ops call this,
-        naming themselves in ``by``). The counter is a list ``[version, history, by]``, shared
-        with the views of the same memory."""
+        naming themselves in ``by``). The counter is a list ``[version, history, by, views]``,
+        shared with the views of the same memory."""
         MODIFICATIONS[0] += 1
         box = self._version_box
         if box is None:
-            self._version_box = [1, 0, by]
+            self._version_box = [1, 0, by, None]
         else:
             box[0] += 1
             box[2] = by
@@ -136,7 +181,7 @@ class Tensor:
         """Make this tensor (a view of ``base``'s memory) count modifications with ``base``."""
         box = base._version_box
         if box is None:
-            box = base._version_box = [0, 0, None]
+            box = base._version_box = [0, 0, None, None]
         self._version_box = box
         return self
 
@@ -250,7 +295,6 @@ def wrap(array, device, requires_grad=False):
     t._bounds = None
     t.hooks = None
     t._version_box = None
-    t._view = None
     return t
 
 

@@ -288,3 +288,17 @@ def test_recorded_in_place_ops_equal_pytorch(device):
     chain(tx, tv, torch).backward()
     np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(to_np(v.grad), tv.grad.numpy(), rtol=1e-12)
+
+
+def test_views_of_a_rebased_tensor_made_before_follow_it_and_dead_views_are_dropped():
+    x = f64(A, requires_grad=True)
+    y = x * 1.0
+    for _ in range(200):                 # temporaries: the counter must not keep them all
+        y[0].sum()
+    col = y.T[1]                         # a view of a view
+    y.mul_(x)                            # col is given its new history at once
+    assert len(y.views_of_memory()) == 1
+    col.sum().backward()
+    expect = np.zeros_like(A)
+    expect[:, 1] = 2 * A[:, 1]
+    np.testing.assert_allclose(to_np(x.grad), expect)

@@ -234,5 +234,7 @@ def test_bad_arguments_name_the_layer_and_the_shapes():
         nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="LSTM: dropout must be a probability"):
         nn.LSTM(3, 4, dropout=1.5)
+    with pytest.raises(NotImplementedError, match="LSTM: proj_size=2"):
+        nn.LSTM(3, 4, proj_size=2)
     with pytest.raises(ValueError, match=r"LSTMCell: expected an input of shape \(batch, 3\)"):
         nn.LSTMCell(3, 4)(gg.zeros(2, 5))

@@ -100,8 +100,6 @@ class Op:
                     arrays.append(x)
                     continue
                 x = Tensor(x)  # a raw array operand is a constant on its own device
-            elif x._view is not None and x._view[2] != x._version_box[1] and GRAD_MODE.enabled:
-                refresh_view(x)   # its base got a new history in place since it was made
             if dev is None:
                 dev = x.device
             elif x.device is not dev:
@@ -270,13 +268,14 @@ def rebase_history(t, out):
     """After an in-place op recorded in the graph: ``t``'s array now holds the values of
     ``out``, a fresh output of the node that computed them out of place from ``t``'s old value,
     so ``t`` takes ``out``'s place in the graph, its old history behind that node (PyTorch's
-    rebase_history). The views made of ``t``'s memory before now take their history again
-    when next used (:func:`refresh_view`)."""
+    rebase_history). The views made of ``t``'s memory before take their history from ``t``
+    again (:func:`refresh_view`)."""
     out.grad_fn.adopt_output(out, t)
-    box = t._version_box
-    if box is None:
-        box = t._version_box = [0, 0, None]
-    box[1] += 1
+    t.new_history()
+    for view in t.views_of_memory():
+        source = view.view_source()
+        if source[0] is t and source[2] != t.history_count():
+            refresh_view(view)
 
 
 def refresh_view(view):
@@ -284,12 +283,12 @@ def refresh_view(view):
     the base's new ones, its ``grad_fn`` still the old): made again from the base, as PyTorch
     regenerates a view's grad_fn, so what is computed from it now differentiates through the
     in-place op."""
-    base, replay, _ = view._view
+    base, replay, _ = view.view_source()
     with set_grad_enabled(True):
         fresh = replay(base)
     if fresh.grad_fn is not None:
         fresh.grad_fn.adopt_output(fresh, view)
-    view._view = (base, replay, view._version_box[1])
+    view.set_view_source(base, replay)
 
 
 def run_on_device(method, args, dev, fn, phase):

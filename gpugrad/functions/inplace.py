@@ -48,7 +48,7 @@ def records(t, name, operands=()):
     """Whether the op on ``t`` is recorded in the graph; raises where PyTorch refuses it."""
     if not GRAD_MODE.enabled:
         return False
-    view = t._view
+    view = t.view_source()
     if t.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in operands):
         if view is not None:
             raise RuntimeError(_view_refusal(t, name))
@@ -69,7 +69,7 @@ def records(t, name, operands=()):
 
 
 def _view_refusal(t, name):
-    base = t._view[0]
+    base = t.view_source()[0]
     if base.grad_fn is None and base.requires_grad:
         return (f"{name}: a view of a leaf tensor that requires grad (shape {base.shape}) is "
                 "being used in an in-place operation (PyTorch refuses it too). Update the leaf "

@@ -6,7 +6,7 @@ input's elements came from.
 Views: a reshape, transpose or basic index whose result shares its input's memory (as NumPy
 and CuPy make it where they can, and PyTorch's views do) shares the input's version counter,
 so an in-place write through either is seen by every graph node that saved the other, and
-remembers its root base and how it was made from it (``Tensor._view``), so that an in-place op
+remembers its root base and how it was made from it (``Tensor.view_source``), so that an in-place op
 can refuse it or it can take its history again after an in-place op on the base (see
 :mod:`.inplace`).
 """
@@ -217,14 +217,14 @@ def _owner(a):
 def _as_view(out, x, make):
     """``out``, made from ``x`` by ``make`` (a function of a tensor): when it shares ``x``'s
     memory, a view of it, sharing its version counter and knowing its root base and how to be
-    made again from that (``Tensor._view``: base, function, the base's history when made)."""
+    made again from that (``Tensor.view_source``: base, function, the base's history when made)."""
     if _owner(out.array) is not _owner(x.array):
         return out
     out.share_version(x)
-    view = x._view
-    if view is not None:          # a view of a view: made from the root, one step after another
-        x, make = view[0], _compose(view[1], make)
-    out._view = (x, make, out._version_box[1])
+    source = x.view_source()
+    if source is not None:        # a view of a view: made from the root, one step after another
+        x, make = source[0], _compose(source[1], make)
+    out.set_view_source(x, make)
     return out
 
 

@@ -145,6 +145,10 @@ class RNNBase(Module):
     def reset_parameters(self):
         _reset(self)
 
+    def flatten_parameters(self):
+        """PyTorch packs the weights for cuDNN here; gpugrad has nothing to pack (kept so that
+        PyTorch code calling it runs unchanged)."""
+
     def _weights(self, layer, direction):
         s = self._suffix(layer, direction)
         return tuple(getattr(self, n + s) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
@@ -264,7 +268,11 @@ class LSTM(RNNBase):
     ``forward(input, (h_0, c_0)=None)`` returns ``(output, (h_n, c_n))``."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=np.float32):
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=np.float32):
+        if proj_size:
+            raise NotImplementedError(f"LSTM: proj_size={proj_size} (projected LSTM states) is not "
+                                      "supported by gpugrad; use proj_size=0, or an nn.Linear on "
+                                      "the output")
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype)
 
