@@ -6,8 +6,10 @@
 Both libraries run ``nn.LSTM(input, hidden)`` (float32, the same weights, loaded into PyTorch's
 layer by name) on the same (steps, batch, input) sequence, and time ``forward`` and
 ``forward + (output.sum() + h_n.sum() + c_n.sum()).backward()``, gradients of the weights and
-the input. Reported: ms of each (median of --repeats runs of at least --min-time s) and
-gpugrad / PyTorch.
+the input. Reported: ms of each (median of --repeats alternating rounds of at least --min-time
+s) and gpugrad / PyTorch. On the CPU PyTorch runs its LSTM as oneDNN's fused RNN primitive (the
+whole sequence in one call); ``torch-no-onednn`` is PyTorch's own per-step path (matmul and
+fused gates per step, as gpugrad does), timed alongside.
 """
 from __future__ import annotations
 
@@ -36,6 +38,16 @@ def _timed(layer, x):
         x.grad = None
 
     return {"fwd": fwd, "fwd+bwd": fwd_bwd}
+
+
+def _without_onednn(fn):
+    import torch
+
+    def run():
+        with torch.backends.mkldnn.flags(enabled=False):
+            return fn()
+
+    return run
 
 
 def gpugrad_fns(steps, batch, n_in, hidden, device):
@@ -79,6 +91,9 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
         weights = {k: v.numpy() for k, v in layer.state_dict().items()}
         impls["torch"] = torch_fns(*shape, args.device, weights)
+        if args.device == "cpu":     # PyTorch's own per-step path, without oneDNN's fused RNN
+            fns, sync = torch_fns(*shape, args.device, weights)
+            impls["torch-no-onednn"] = ({k: _without_onednn(f) for k, f in fns.items()}, sync)
     except ImportError:
         print("torch skipped: it is not installed")
     # rounds alternate between the libraries, so a change in the machine's load hits both
@@ -89,14 +104,15 @@ def main(argv=None):
                 runs[impl][k].append(median_ms(f, 1, args.min_time, sync))
     print(f"LSTM({args.input}, {args.hidden}), {args.steps} steps, batch {args.batch}, "
           f"{args.device}, {args.threads} thread(s); median of {args.repeats} alternating rounds")
-    print(f"{'impl':8s} {'fwd ms':>9s} {'fwd+bwd ms':>11s}")
+    print(f"{'impl':26s} {'fwd ms':>9s} {'fwd+bwd ms':>11s}")
     for impl, ms in runs.items():
-        print(f"{impl:8s} {statistics.median(ms['fwd']):9.2f} {statistics.median(ms['fwd+bwd']):11.2f}")
-    if "torch" in runs:
-        ratio = {k: statistics.median(a / b for a, b in zip(runs["gpugrad"][k], runs["torch"][k]))
-                 for k in ("fwd", "fwd+bwd")}
-        print(f"{'ratio':8s} {ratio['fwd']:9.2f} {ratio['fwd+bwd']:11.2f}   (gpugrad / torch, "
-              "median of the rounds' ratios)")
+        print(f"{impl:26s} {statistics.median(ms['fwd']):9.2f} {statistics.median(ms['fwd+bwd']):11.2f}")
+    for other in runs:
+        if other != "gpugrad":
+            ratio = {k: statistics.median(a / b for a, b in zip(runs["gpugrad"][k], runs[other][k]))
+                     for k in ("fwd", "fwd+bwd")}
+            print(f"{'gpugrad / ' + other:26s} {ratio['fwd']:9.2f} {ratio['fwd+bwd']:11.2f}   "
+                  "(median of the rounds' ratios)")
 
 
 if __name__ == "__main__":
