@@ -302,3 +302,22 @@ def test_views_of_a_rebased_tensor_made_before_follow_it_and_dead_views_are_drop
     expect = np.zeros_like(A)
     expect[:, 1] = 2 * A[:, 1]
     np.testing.assert_allclose(to_np(x.grad), expect)
+
+
+def test_recorded_masked_fill_clamp_and_addcmul_equal_pytorch(device):
+    torch = pytest.importorskip("torch")
+
+    def chain(x, v):
+        y = x * 2.0
+        y.masked_fill_(x > 0.6, v)
+        y.clamp_min_(-1.0)
+        y.addcmul_(x, x, value=0.5)
+        return (y * y).sum()
+
+    x, v = f64(A, device, True), gg.tensor(1.5, dtype="float64", device=device, requires_grad=True)
+    chain(x, v).backward()
+    tx = torch.tensor(A, requires_grad=True)
+    tv = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    chain(tx, tv).backward()
+    np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(to_np(v.grad), tv.grad.numpy(), rtol=1e-12)
