@@ -41,6 +41,29 @@ GG_HD void lstm_cell_bwd(T gi, T gf, T gg, T go, T c_prev, T dh, T dc, T& dgi, T
     dc_prev = s * f;
 }
 
+// GRU (PyTorch's gates r, z, n): from the input projection's parts xr, xz, xn (x W_ih^T +
+// b_ih) and the hidden projection's hr, hz, hn (h W_hh^T + b_hh) and h:
+// r = σ(xr + hr), z = σ(xz + hz), n = tanh(xn + r hn), h' = n + z (h - n).
+template <typename T>
+GG_HD T gru_cell_fwd(T xr, T xz, T xn, T hr, T hz, T hn, T h) {
+    const T r = sigmoid_fwd(xr + hr), z = sigmoid_fwd(xz + hz), n = tanh_(xn + r * hn);
+    return n + z * (h - n);
+}
+
+// From dh' (the gradient of h'): pn = dh' (1-z)(1-n²) (of xn + r hn), pz = dh' (h-n) z(1-z),
+// pr = pn hn r(1-r); d xr = d hr = pr, d xz = d hz = pz, d xn = pn, d hn = pn r, d h = dh' z.
+template <typename T>
+GG_HD void gru_cell_bwd(T xr, T xz, T xn, T hr, T hz, T hn, T h, T dy, T& dr, T& dz, T& dxn,
+                        T& dhn, T& dh) {
+    const T r = sigmoid_fwd(xr + hr), z = sigmoid_fwd(xz + hz), n = tanh_(xn + r * hn);
+    const T pn = dy * ((T(1) - z) * (T(1) - n * n));
+    dr = pn * (hn * (r * (T(1) - r)));
+    dz = dy * ((h - n) * (z * (T(1) - z)));
+    dxn = pn;
+    dhn = pn * r;
+    dh = dy * z;
+}
+
 }  // namespace gg
 
 #endif  // GPUGRAD_RNN_CUH

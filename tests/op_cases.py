@@ -158,6 +158,10 @@ CASES = [
          lambda g, c: _lstm_step(g, c, _t())),
     Case("lstm_step_backward", lambda g, c, dh, dc: _lstm_step_grad(g, c, dh, dc, gg),
          ((3, 8), (3, 2), (3, 2), (3, 2)), lambda g, c, dh, dc: _lstm_step_grad(g, c, dh, dc, _t())),
+    Case("gru_step", lambda x, hp, h: _gru_step(x, hp, h, gg), ((3, 6), (3, 6), (3, 2)),
+         lambda x, hp, h: _gru_step(x, hp, h, _t())),
+    Case("gru_step_backward", lambda x, hp, h, dy: _gru_step_grad(x, hp, h, dy, gg),
+         ((3, 6), (3, 6), (3, 2), (3, 2)), lambda x, hp, h, dy: _gru_step_grad(x, hp, h, dy, _t())),
     Case("unbind", lambda x: gg.stack([t * (k + 1.0) for k, t in enumerate(x.unbind(1)) if k != 2]),
          ((3, 4),), lambda x: _t().stack([t * (k + 1.0) for k, t in enumerate(x.unbind(1)) if k != 2])),
     # ------------------------------------------------------------ in place (recorded: rebased)
@@ -201,6 +205,34 @@ def _lstm_step_grad(gates, c, dh, dc, lib):
         d_gates, d_prev = lib.autograd.grad((h * dh + c2 * dc).sum(), (gates, c), create_graph=True)
     mixed = sum(d_gates[:, 2 * k:2 * k + 2] * (k + 1.0) for k in range(4))   # every gate's part
     return mixed * d_prev + d_prev
+
+
+def _gru_formula(xp, hp, h, lib):
+    xr, xz, xn = xp.chunk(3, -1)
+    hr, hz, hn = hp.chunk(3, -1)
+    r, z = lib.sigmoid(xr + hr), lib.sigmoid(xz + hz)
+    n = lib.tanh(xn + r * hn)
+    return n + z * (h - n)
+
+
+def _gru_step(xp, hp, h, lib):
+    """One GRU step's h': gpugrad's fused op, or PyTorch's gates composed."""
+    if lib is gg:
+        from gpugrad.functions.recurrent import gru_step
+        return gru_step(xp, hp, h) * h
+    return _gru_formula(xp, hp, h, lib) * h
+
+
+def _gru_step_grad(xp, hp, h, dy, lib):
+    """The GRU step's backward (dxp, dhp, dh) as a function of all four inputs."""
+    if lib is gg:
+        from gpugrad.functions.recurrent import GRUStepBackward
+        dxp, dhp, dh = GRUStepBackward()(xp, hp, h, dy)
+    else:
+        dxp, dhp, dh = lib.autograd.grad((_gru_formula(xp, hp, h, lib) * dy).sum(), (xp, hp, h),
+                                         create_graph=True)
+    mixed = sum((dxp[:, 2 * k:2 * k + 2] + dhp[:, 2 * k:2 * k + 2] * 2.0) * (k + 1.0) for k in range(3))
+    return mixed * dh + dh
 
 
 def _setitem(a, v, index):

@@ -238,3 +238,29 @@ def test_bad_arguments_name_the_layer_and_the_shapes():
         nn.LSTM(3, 4, proj_size=2)
     with pytest.raises(ValueError, match=r"LSTMCell: expected an input of shape \(batch, 3\)"):
         nn.LSTMCell(3, 4)(gg.zeros(2, 5))
+
+
+def test_the_gru_twins_hold_together(rng):
+    """kernels.gru_cell_bwd is the derivative of kernels.gru_cell_fwd (central differences),
+    and the fused step equals PyTorch's formula written out."""
+    xp, hp = rng.normal(size=(2, 9)), rng.normal(size=(2, 9))
+    h, dy = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    grads = kernels.gru_cell_bwd(xp, hp, h, dy)
+    loss = lambda: (kernels.gru_cell_fwd(xp, hp, h) * dy).sum()  # noqa: E731
+    eps = 1e-6
+    for arr, grad in zip((xp, hp, h), grads):
+        num = np.zeros_like(arr)
+        for k in np.ndindex(arr.shape):
+            old = arr[k]
+            arr[k] = old + eps
+            up = loss()
+            arr[k] = old - eps
+            num[k] = (up - loss()) / (2 * eps)
+            arr[k] = old
+        np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-9)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    r, z = sig(xp[:, :3] + hp[:, :3]), sig(xp[:, 3:6] + hp[:, 3:6])
+    n = np.tanh(xp[:, 6:] + r * hp[:, 6:])
+    np.testing.assert_allclose(kernels.gru_cell_fwd(xp, hp, h), (1 - z) * n + z * h, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"gru_cell: projections of shapes \(2, 9\) and \(2, 6\)"):
+        kernels.gru_cell_fwd(xp, hp[:, :6], h)

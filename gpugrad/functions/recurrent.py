@@ -4,7 +4,8 @@ a backward of its own written by the guide's rule 2, so gradients of any order r
 
 The recurrent layers (``nn.RNN/LSTM/GRU`` and their cells, gpugrad/nn/rnn.py) compute the input
 projection of all time steps as one matmul and, per step, ``gates = xproj[t] + h W_hh^T``, then
-``h, c = lstm_step(gates, c)``. GRU and plain RNN steps are composed of ordinary ops.
+``h, c = lstm_step(gates, c)``; a GRU step is ``h = gru_step(xproj[t], h W_hh^T + b_hh, h)``
+(``GRUStep``, fused the same way). Plain RNN steps are composed of ordinary ops.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ..autograd import Op
 from .activation import Sigmoid, Tanh
 from .shape import Concatenate
 
-__all__ = ["LSTMStep", "LSTMStepBackward", "lstm_step"]
+__all__ = ["LSTMStep", "LSTMStepBackward", "lstm_step", "GRUStep", "GRUStepBackward", "gru_step"]
 
 
 def _parts(gates):
@@ -71,3 +72,65 @@ class LSTMStepBackward(Op):
 def lstm_step(gates, c_prev):
     """``(h, c)`` of one LSTM step from the gates' pre-activations (see LSTMStep)."""
     return LSTMStep()(gates, c_prev)
+
+
+def _thirds(a):
+    H = a.shape[-1] // 3
+    return [a[..., k * H:(k + 1) * H] for k in range(3)]
+
+
+class GRUStep(Op):
+    """h' from the input projection xp = [xr | xz | xn] (x W_ih^T + b_ih), the hidden one
+    hp = [hr | hz | hn] (h W_hh^T + b_hh) and h: r = σ(xr + hr), z = σ(xz + hz),
+    n = tanh(xn + r hn), ``h' = n + z (h - n)``. Backward (GRUStepBackward): pn = dh' (1-z)(1-n²),
+    pz = dh' (h-n) z(1-z), pr = pn hn r(1-r); dxp = [pr, pz, pn], dhp = [pr, pz, pn r],
+    dh = dh' z."""
+
+    def forward(self, xp, hp, h):
+        self.save_for_backward(xp, hp, h)
+        return kernels.gru_cell_fwd(xp, hp, h)
+
+    def backward(self, dy):
+        xp, hp, h = self.saved
+        return GRUStepBackward().apply(xp, hp, h, dy)
+
+
+class GRUStepBackward(Op):
+    """(dxp, dhp, dh) = the backward of GRUStep at (xp, hp, h) for dh' = u. Its own backward,
+    for upstream (w_xp, w_hp, w_h), with n' = 1-n², r' = r(1-r), z' = z(1-z), the weights of
+    pr, pz, pn, pn r, u z being wr = w_xr + w_hr, wz = w_xz + w_hz, wn = w_xn, wq = w_hn, wd = w_h,
+    and m = wr hn r' + wn + wq r:
+    d u = (1-z) n' m + wz (h-n) z' + wd z;  d h = wz u z';
+    through n: gn = (-2 n u (1-z) m - wz u z') n' (the gradient of xn + r hn);
+    d(xz, hz) = (-u n' m + wz u (h-n)(1-2z) + wd u) z';
+    d(xr, hr) = (u (1-z) n' (wr hn (1-2r) + wq) + gn hn) r';  d xn = gn;
+    d hn = u (1-z) n' wr r' + gn r."""
+
+    def forward(self, xp, hp, h, dy):
+        self.save_for_backward(xp, hp, h, dy)
+        return kernels.gru_cell_bwd(xp, hp, h, dy)
+
+    def backward(self, w_xp, w_hp, w_h):
+        xp, hp, h, u = self.saved
+        xr, xz, xn = _thirds(xp)
+        hr, hz, hn = _thirds(hp)
+        r, z = Sigmoid().apply(xr + hr), Sigmoid().apply(xz + hz)
+        n = Tanh().apply(xn + r * hn)
+        dn, dr, dz = 1 - n * n, r * (1 - r), z * (1 - z)
+        w_xr, w_xz, w_xn = _thirds(w_xp)
+        w_hr, w_hz, w_hn = _thirds(w_hp)
+        wr, wz = w_xr + w_hr, w_xz + w_hz
+        m = wr * hn * dr + w_xn + w_hn * r
+        k = u * (1 - z) * dn
+        g_n = (n * u * (1 - z) * m * -2.0 - wz * u * dz) * dn
+        g_z = (m * u * dn * -1.0 + wz * u * (h - n) * (1 - 2 * z) + w_h * u) * dz
+        g_r = ((wr * hn * (1 - 2 * r) + w_hn) * k + g_n * hn) * dr
+        g_hn = wr * k * dr + g_n * r
+        g_u = m * (1 - z) * dn + wz * (h - n) * dz + w_h * z
+        return (Concatenate(-1).apply(g_r, g_z, g_n), Concatenate(-1).apply(g_r, g_z, g_hn),
+                wz * u * dz, g_u)
+
+
+def gru_step(xp, hp, h):
+    """h' of one GRU step (see GRUStep)."""
+    return GRUStep()(xp, hp, h)

@@ -15,7 +15,7 @@ from .. import backend
 from .activations import sigmoid_fwd
 from .loader import check_floating, define_elementwise, launch_elementwise
 
-__all__ = ["lstm_cell_fwd", "lstm_cell_bwd"]
+__all__ = ["lstm_cell_fwd", "lstm_cell_bwd", "gru_cell_fwd", "gru_cell_bwd"]
 
 define_elementwise(
     "lstm_cell_fwd", "T gi, T gf, T gg, T go, T c_prev", "T h, T c",
@@ -27,6 +27,15 @@ define_elementwise(
     "A a_, b_, c_, d_, e_; gg::lstm_cell_bwd<A>((A)gi, (A)gf, (A)gg, (A)go, (A)c_prev, (A)dh, "
     "(A)dc, a_, b_, c_, d_, e_); dgi = (T)a_; dgf = (T)b_; dgg = (T)c_; dgo = (T)d_; "
     "dc_prev = (T)e_", "rnn.cuh")
+
+define_elementwise(
+    "gru_cell_fwd", "T xr, T xz, T xn, T hr, T hz, T hn, T h", "T y",
+    "y = (T)gg::gru_cell_fwd<A>((A)xr, (A)xz, (A)xn, (A)hr, (A)hz, (A)hn, (A)h)", "rnn.cuh")
+define_elementwise(
+    "gru_cell_bwd", "T xr, T xz, T xn, T hr, T hz, T hn, T h, T dy", "T dr, T dz, T dxn, T dhn, T dh",
+    "A a_, b_, c_, d_, e_; gg::gru_cell_bwd<A>((A)xr, (A)xz, (A)xn, (A)hr, (A)hz, (A)hn, (A)h, "
+    "(A)dy, a_, b_, c_, d_, e_); dr = (T)a_; dz = (T)b_; dxn = (T)c_; dhn = (T)d_; dh = (T)e_",
+    "rnn.cuh")
 
 
 def _split(gates, c_prev):
@@ -83,3 +92,53 @@ def lstm_cell_bwd(gates, c_prev, dh, dc):
     np.multiply(s, i * (1 - g * g), out=out[2])
     np.multiply(dh, tc * (o * (1 - o)), out=out[3])
     return dgates, s * f
+
+
+def _gru_split(xp, hp, h):
+    H = h.shape[-1]
+    if xp.shape != hp.shape or xp.shape[:-1] != h.shape[:-1] or xp.shape[-1] != 3 * H:
+        raise ValueError(f"gru_cell: projections of shapes {tuple(xp.shape)} and {tuple(hp.shape)} "
+                         f"need the shape (..., 3 * {H}) of a state of shape {tuple(h.shape)}")
+    check_floating("gru_cell", xp, hp, h)
+    return [a[..., k * H:(k + 1) * H] for a in (xp, hp) for k in range(3)]
+
+
+def gru_cell_fwd(xp, hp, h):
+    """h' of one GRU step from the input projection xp (..., 3H) = x W_ih^T + b_ih, the hidden
+    one hp = h W_hh^T + b_hh and h: r = σ(xr + hr), z = σ(xz + hz), n = tanh(xn + r hn),
+    ``h' = n + z (h - n)``."""
+    xr, xz, xn, hr, hz, hn = _gru_split(xp, hp, h)
+    if backend.array_module(xp) is not np:
+        out = backend.array_module(xp).empty_like(h)
+        launch_elementwise("gru_cell_fwd", xr, xz, xn, hr, hz, hn, h, out)
+        return out
+    r, z = sigmoid_fwd(xr + hr), sigmoid_fwd(xz + hz)
+    n = np.tanh(xn + r * hn)
+    y = h - n
+    y *= z
+    y += n
+    return y
+
+
+def gru_cell_bwd(xp, hp, h, dy):
+    """``(dxp, dhp, dh)`` from dh' = dy (see rnn.cuh: pn = dy (1-z)(1-n²), pz = dy (h-n) z(1-z),
+    pr = pn hn r(1-r); dxp = [pr, pz, pn], dhp = [pr, pz, pn r], dh = dy z)."""
+    xr, xz, xn, hr, hz, hn = _gru_split(xp, hp, h)
+    xp_mod = backend.array_module(xp)
+    dxp, H = xp_mod.empty_like(xp), h.shape[-1]
+    dhp = xp_mod.empty_like(hp)
+    parts = [dxp[..., k * H:(k + 1) * H] for k in range(3)] + [dhp[..., 2 * H:]]
+    if xp_mod is not np:
+        dh = xp_mod.empty_like(h)
+        launch_elementwise("gru_cell_bwd", xr, xz, xn, hr, hz, hn, h, dy, *parts, dh)
+        dhp[..., :2 * H] = dxp[..., :2 * H]
+        return dxp, dhp, dh
+    r, z = sigmoid_fwd(xr + hr), sigmoid_fwd(xz + hz)
+    n = np.tanh(xn + r * hn)
+    pn = dy * ((1 - z) * (1 - n * n))
+    np.multiply(pn, hn * (r * (1 - r)), out=parts[0])
+    np.multiply(dy, (h - n) * (z * (1 - z)), out=parts[1])
+    parts[2][...] = pn
+    np.multiply(pn, r, out=parts[3])
+    dhp[..., :2 * H] = dxp[..., :2 * H]
+    return dxp, dhp, dy * z

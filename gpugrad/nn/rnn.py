@@ -9,9 +9,9 @@ is (in, out) instead, as in the lecture notes. The reverse direction's names end
 ``_reverse``.
 
 How a layer runs: the input projection of all time steps, ``x W_ih^T + b_ih (+ b_hh)``, is one
-matmul; each step then adds ``h W_hh^T`` and applies the gates. An LSTM step's gates are one op
-(``functions.recurrent.LSTMStep``: one fused kernel on the GPU, forward and backward); GRU and
-plain RNN steps are composed of ordinary ops.
+matmul; each step then adds ``h W_hh^T`` and applies the gates. An LSTM or GRU step's gates are one op
+(``functions.recurrent.LSTMStep``, ``GRUStep``: one fused kernel on the GPU, forward and
+backward); plain RNN steps are composed of ordinary ops.
 """
 from __future__ import annotations
 
@@ -53,14 +53,10 @@ def _step(mode, xp, state, w_hh_t, b_hh):
 
 
 def _gru_step(xp, h, w_hh_t, b_hh):
-    """r = σ(x_r + h_r), z = σ(x_z + h_z), n = tanh(x_n + r h_n), h' = n + z (h - n), where
-    x_* are the parts of x W_ih^T + b_ih and h_* those of h W_hh^T + b_hh (PyTorch's GRU)."""
+    """PyTorch's GRU step (functions.recurrent.GRUStep: one fused kernel on the GPU), from
+    x W_ih^T + b_ih and h W_hh^T + b_hh."""
     hp = h @ w_hh_t if b_hh is None else linalg.linear(h, w_hh_t, b_hh)
-    H = h.shape[-1]
-    rz = activation.sigmoid(xp[..., :2 * H] + hp[..., :2 * H])
-    r, z = rz[..., :H], rz[..., H:]
-    n = activation.tanh(xp[..., 2 * H:] + r * hp[..., 2 * H:])
-    return n + z * (h - n)
+    return recurrent.gru_step(xp, hp, h)
 
 
 # --------------------------------------------------------------------------- parameters

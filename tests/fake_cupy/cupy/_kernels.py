@@ -202,6 +202,17 @@ def _emulate(name, v, T):
             for k, val in zip(("dgi", "dgf", "dgg", "dgo"), np.split(dgates, 4, axis=-1)):
                 store(k, val)
             store("dc_prev", dc_prev)
+    elif name in ("gru_cell_fwd", "gru_cell_bwd"):
+        xp = np.concatenate([acc(k) for k in ("xr", "xz", "xn")], axis=-1)
+        hp = np.concatenate([acc(k) for k in ("hr", "hz", "hn")], axis=-1)
+        if name == "gru_cell_fwd":
+            store("y", K.gru_cell_fwd(xp, hp, acc("h")))
+        else:
+            dxp, dhp, dh = K.gru_cell_bwd(xp, hp, acc("h"), acc("dy"))
+            for k, val in zip(("dr", "dz", "dxn"), np.split(dxp, 3, axis=-1)):
+                store(k, val)
+            store("dhn", np.split(dhp, 3, axis=-1)[2])
+            store("dh", dh)
     elif name in K.optim.ELEMENTWISE_UPDATES:   # an optimizer update: its twin, generically
         family, arrays = K.optim.ELEMENTWISE_UPDATES[name]
         spec = K.optim.UPDATE_FAMILIES[family]
