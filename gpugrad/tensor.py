@@ -18,8 +18,8 @@ Versions and views. A tensor's *version* counts the in-place modifications of it
 the memory, see :mod:`gpugrad.functions.shape`) and ``detach()`` share their base's counter, so
 a write through any of them is seen by every graph node that saved any of them. The counter
 also notes which in-place op wrote last (for the error message) and how often an in-place op
-recorded in the graph gave the memory a new history (``history``): a view made before that
-must take its history again from its base before it is used (``gpugrad.autograd.op``).
+recorded in the graph gave the memory a new history, and holds weak references to the views
+made of it, which ``autograd.rebase_history`` gives their new history at once.
 """
 from __future__ import annotations
 

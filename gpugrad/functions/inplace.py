@@ -15,8 +15,8 @@ values refuses to run backward instead of using the new ones. Which of two ways 
   nothing the new node saves is overwritten), the result is written into the tensor, and the
   tensor takes the new node's place in the graph, its old history behind it
   (``autograd.rebase_history``). ``t[index] = v`` writes into the tensor directly
-  (:class:`.assign.IndexPut` saves nothing, so nothing needs a copy). Views made of the tensor before take their history
-  from it again when next used.
+  (:class:`.assign.IndexPut` saves nothing, so nothing needs a copy). Views made of the tensor
+  before take their new history from it at once.
 
 Refused, with PyTorch's reasons (RuntimeError): a leaf that requires grad, outside ``no_grad``
 (its old value is what its gradient is for); a view of a leaf that requires grad; a view made
