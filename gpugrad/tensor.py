@@ -12,8 +12,18 @@ Two ways to reach the raw array:
   Chainer). Handing it out counts as an in-place modification: the tensor's version goes up,
   so a backward pass through a graph that saved this tensor raises instead of silently using
   the new values. Assigning ``t.data = new_array`` replaces the array (and device).
+
+Versions and views. A tensor's *version* counts the in-place modifications of its memory
+(in-place ops, writes through ``.data``); a view (a reshape, transpose or basic index sharing
+the memory, see :mod:`gpugrad.functions.shape`) and ``detach()`` share their base's counter, so
+a write through any of them is seen by every graph node that saved any of them. The counter
+also notes which in-place op wrote last (for the error message) and how often an in-place op
+recorded in the graph gave the memory a new history, and holds weak references to the views
+made of it, which ``autograd.rebase_history`` gives their new history at once.
 """
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
@@ -43,7 +53,7 @@ class Tensor:
     """
 
     __slots__ = ("array", "grad", "requires_grad", "grad_fn", "output_nr", "device",
-                 "retains_grad", "_bounds", "hooks", "_version_box", "__weakref__")
+                 "retains_grad", "_bounds", "hooks", "_version_box", "_view", "__weakref__")
     __array_ufunc__ = None  # make NumPy hand `ndarray (op) Tensor` to our reflected operators
     __hash__ = object.__hash__
 
@@ -84,14 +94,72 @@ class Tensor:
         box = self._version_box
         return 0 if box is None else box[0]
 
-    def increment_version(self):
-        """Record an in-place modification of this tensor's array (in-place ops call this)."""
+    @property
+    def _base(self):
+        """The tensor whose memory this one is a view of (PyTorch's ``_base``), else None."""
+        source = self.view_source()
+        return None if source is None else source[0]
+
+    def view_source(self):
+        """For a view made by a shape op (see :mod:`gpugrad.functions.shape`): ``(base, make,
+        history)``, its root base, how it is made again from that (a function of a tensor), and
+        the base's history count when it was made; None for any other tensor. (The slot is left
+        unset until a view is made, so making an ordinary tensor costs nothing more.)"""
+        return getattr(self, "_view", None)
+
+    def set_view_source(self, base, make):
+        """Mark this tensor a view of ``base`` (whose version counter it shares) made by
+        ``make(base)``; ``base``'s counter keeps a weak reference to it, so that an in-place op
+        recorded on ``base`` can give it its new history (``autograd.rebase_history``)."""
+        box = self._version_box
+        known = self.view_source() is not None
+        self._view = (base, make, box[1])
+        if known:
+            return
+        views = box[3]
+        if views is None:
+            views = box[3] = []
+        elif len(views) >= 64 and not len(views) & (len(views) - 1):   # at 64, 128, 256...:
+            views[:] = [ref for ref in views if ref() is not None]     # amortised O(1)
+        views.append(weakref.ref(self))
+
+    def views_of_memory(self):
+        """The live views (tensors marked by :meth:`set_view_source`) sharing this tensor's
+        version counter."""
+        box = self._version_box
+        if box is None or not box[3]:
+            return []
+        return [v for v in (ref() for ref in box[3]) if v is not None]
+
+    def history_count(self):
+        """How often an in-place op recorded in the graph gave this memory a new history."""
+        box = self._version_box
+        return 0 if box is None else box[1]
+
+    def new_history(self):
+        """Count a new history of this memory (``autograd.rebase_history`` calls this)."""
+        box = self._version_box
+        if box is None:
+            box = self._version_box = [0, 0, None, None]
+        box[1] += 1
+
+    def increment_version(self, by="a write through .data"):
+        """Record an in-place modification of this tensor's array (in-place ops call this,
+        naming themselves in ``by``). The counter is a list ``[version, history, by, views]``,
+        shared with the views of the same memory."""
         MODIFICATIONS[0] += 1
         box = self._version_box
         if box is None:
-            self._version_box = [1]
+            self._version_box = [1, 0, by, None]
         else:
             box[0] += 1
+            box[2] = by
+
+    def modified_by(self):
+        """What modified this tensor's memory in place last (an in-place op's name, or a write
+        through ``.data``), or None if nothing did."""
+        box = self._version_box
+        return None if box is None else box[2]
 
     @property
     def value_bounds(self):
@@ -113,7 +181,7 @@ class Tensor:
         """Make this tensor (a view of ``base``'s memory) count modifications with ``base``."""
         box = base._version_box
         if box is None:
-            box = base._version_box = [0]
+            box = base._version_box = [0, 0, None, None]
         self._version_box = box
         return self
 

@@ -153,7 +153,106 @@ CASES = [
     Case("hinge", lambda s: F.hinge_loss(s, labels_like(s)) * s.sum(), ((5, 3),),
          lambda s: _torch_hinge(s) * s.sum()),
     Case("mse", F.mse_loss, ((5, 3), (5, 3)), lambda a, b: _tF().mse_loss(a, b)),
+    # ------------------------------------------------------------ recurrent
+    Case("lstm_step", lambda g, c: _lstm_step(g, c, gg), ((3, 8), (3, 2)),
+         lambda g, c: _lstm_step(g, c, _t())),
+    Case("lstm_step_backward", lambda g, c, dh, dc: _lstm_step_grad(g, c, dh, dc, gg),
+         ((3, 8), (3, 2), (3, 2), (3, 2)), lambda g, c, dh, dc: _lstm_step_grad(g, c, dh, dc, _t())),
+    Case("gru_step", lambda x, hp, h: _gru_step(x, hp, h, gg), ((3, 6), (3, 6), (3, 2)),
+         lambda x, hp, h: _gru_step(x, hp, h, _t())),
+    Case("gru_step_backward", lambda x, hp, h, dy: _gru_step_grad(x, hp, h, dy, gg),
+         ((3, 6), (3, 6), (3, 2), (3, 2)), lambda x, hp, h, dy: _gru_step_grad(x, hp, h, dy, _t())),
+    Case("unbind", lambda x: gg.stack([t * (k + 1.0) for k, t in enumerate(x.unbind(1)) if k != 2]),
+         ((3, 4),), lambda x: _t().stack([t * (k + 1.0) for k, t in enumerate(x.unbind(1)) if k != 2])),
+    # ------------------------------------------------------------ in place (recorded: rebased)
+    Case("setitem", lambda a, v: _setitem(a, v, (slice(1, None), slice(None, None, 2))),
+         ((3, 4), (2, 2)), lambda a, v: _setitem(a, v, (slice(1, None), slice(None, None, 2)))),
+    Case("setitem_advanced_broadcast", lambda a, v: _setitem(a, v, ([0, 2], slice(None))),
+         ((3, 4), (4,)), lambda a, v: _setitem(a, v, ([0, 2], slice(None)))),
+    Case("fill_tensor", lambda a, v: (a * 1.0).fill_(v.sum()) * a, ((3, 4), (2,)),
+         lambda a, v: (a * 1.0).fill_(v.sum()) * a),
+    Case("copy_broadcast", lambda a, b: (a * 1.0).copy_(b) * a, ((3, 4), (4,)),
+         lambda a, b: (a * 1.0).copy_(b) * a),
+    Case("zero_", lambda a: ((a * 1.0).zero_() + a) * a, ((3, 4),),
+         lambda a: ((a * 1.0).zero_() + a) * a),
+    Case("inplace_arithmetic", lambda a, b: _inplace_chain(a, b), ((3, 4), (3, 4)),
+         lambda a, b: _inplace_chain(a, b), {1: "positive"}),
 ]
+
+
+def _lstm_step(gates, c, lib):
+    """One LSTM step's (h, c) combined, gpugrad's fused op or PyTorch's composed gates."""
+    if lib is gg:
+        from gpugrad.functions.recurrent import lstm_step
+        h, c2 = lstm_step(gates, c)
+    else:
+        i, f, g, o = gates.chunk(4, -1)
+        c2 = lib.sigmoid(f) * c + lib.sigmoid(i) * lib.tanh(g)
+        h = lib.sigmoid(o) * lib.tanh(c2)
+    return h * c2 + c2
+
+
+def _lstm_step_grad(gates, c, dh, dc, lib):
+    """The step's backward (dgates, dc_prev) at (gates, c) for (dh, dc) as a function of all
+    four: gpugrad's LSTMStepBackward op, PyTorch's autograd.grad of the composed step."""
+    if lib is gg:
+        from gpugrad.functions.recurrent import LSTMStepBackward
+        d_gates, d_prev = LSTMStepBackward()(gates, c, dh, dc)
+    else:
+        i, f, g, o = gates.chunk(4, -1)
+        c2 = lib.sigmoid(f) * c + lib.sigmoid(i) * lib.tanh(g)
+        h = lib.sigmoid(o) * lib.tanh(c2)
+        d_gates, d_prev = lib.autograd.grad((h * dh + c2 * dc).sum(), (gates, c), create_graph=True)
+    mixed = sum(d_gates[:, 2 * k:2 * k + 2] * (k + 1.0) for k in range(4))   # every gate's part
+    return mixed * d_prev + d_prev
+
+
+def _gru_formula(xp, hp, h, lib):
+    xr, xz, xn = xp.chunk(3, -1)
+    hr, hz, hn = hp.chunk(3, -1)
+    r, z = lib.sigmoid(xr + hr), lib.sigmoid(xz + hz)
+    n = lib.tanh(xn + r * hn)
+    return n + z * (h - n)
+
+
+def _gru_step(xp, hp, h, lib):
+    """One GRU step's h': gpugrad's fused op, or PyTorch's gates composed."""
+    if lib is gg:
+        from gpugrad.functions.recurrent import gru_step
+        return gru_step(xp, hp, h) * h
+    return _gru_formula(xp, hp, h, lib) * h
+
+
+def _gru_step_grad(xp, hp, h, dy, lib):
+    """The GRU step's backward (dxp, dhp, dh) as a function of all four inputs."""
+    if lib is gg:
+        from gpugrad.functions.recurrent import GRUStepBackward
+        dxp, dhp, dh = GRUStepBackward()(xp, hp, h, dy)
+    else:
+        dxp, dhp, dh = lib.autograd.grad((_gru_formula(xp, hp, h, lib) * dy).sum(), (xp, hp, h),
+                                         create_graph=True)
+    mixed = sum((dxp[:, 2 * k:2 * k + 2] + dhp[:, 2 * k:2 * k + 2] * 2.0) * (k + 1.0) for k in range(3))
+    return mixed * dh + dh
+
+
+def _setitem(a, v, index):
+    y = a * 1.0
+    y[index] = v
+    return y * a
+
+
+def _inplace_chain(a, b):
+    """The recorded in-place arithmetic (each one rebases y's history), in either library. An op
+    that saves its output (sigmoid_) comes last: writing over that output again would make
+    backward refuse, in both libraries."""
+    y = a * 1.0
+    y.mul_(b)
+    y.add_(a, alpha=2.0)
+    y /= b
+    y -= 0.5
+    y **= 2
+    y.sigmoid_()
+    return y * a
 
 BY_NAME = {c.name: c for c in CASES}
 

@@ -146,6 +146,7 @@ HOST_HARNESS = r"""
 #include "softmax_xent.cuh"
 #include "optim.cuh"
 #include "reduction.cuh"
+#include "rnn.cuh"
 
 #define GG_HOST(T, S)                                                                        \
 extern "C" int sigmoid_fwd_##S(const T* x, T* y, long long n) {                              \
@@ -167,6 +168,51 @@ extern "C" void bias_act_fwd_##S(const T* z, const T* b, T* y, long long rows,  
     for (long long r = 0; r < rows; ++r)                                                     \
         for (long long c = 0; c < cols; ++c)                                                 \
             y[r * cols + c] = gg::bias_act_fwd(act, z[r * cols + c], b[c]);                  \
+}                                                                                            \
+extern "C" void lstm_cell_fwd_##S(const T* G, const T* cp, T* h, T* c, long long B,          \
+                                  long long H) {                                             \
+    for (long long b = 0; b < B; ++b)                                                        \
+        for (long long j = 0; j < H; ++j) {                                                  \
+            const T* g = G + b * 4 * H + j;                                                  \
+            gg::lstm_cell_fwd(g[0], g[H], g[2 * H], g[3 * H], cp[b * H + j], h[b * H + j],   \
+                              c[b * H + j]);                                                 \
+        }                                                                                    \
+}                                                                                            \
+extern "C" void lstm_cell_bwd_##S(const T* G, const T* cp, const T* dh, const T* dc, T* dG,  \
+                                  T* dcp, long long B, long long H) {                        \
+    for (long long b = 0; b < B; ++b)                                                        \
+        for (long long j = 0; j < H; ++j) {                                                  \
+            const T* g = G + b * 4 * H + j;                                                  \
+            T* d = dG + b * 4 * H + j;                                                       \
+            const long long k = b * H + j;                                                   \
+            gg::lstm_cell_bwd(g[0], g[H], g[2 * H], g[3 * H], cp[k], dh[k], dc[k], d[0],     \
+                              d[H], d[2 * H], d[3 * H], dcp[k]);                             \
+        }                                                                                    \
+}                                                                                            \
+extern "C" void gru_cell_fwd_##S(const T* X, const T* P, const T* h, T* y, long long B,      \
+                                 long long H) {                                              \
+    for (long long b = 0; b < B; ++b)                                                        \
+        for (long long j = 0; j < H; ++j) {                                                  \
+            const T* x = X + b * 3 * H + j;                                                  \
+            const T* p = P + b * 3 * H + j;                                                  \
+            y[b * H + j] = gg::gru_cell_fwd(x[0], x[H], x[2 * H], p[0], p[H], p[2 * H],      \
+                                            h[b * H + j]);                                   \
+        }                                                                                    \
+}                                                                                            \
+extern "C" void gru_cell_bwd_##S(const T* X, const T* P, const T* h, const T* dy, T* dX,     \
+                                 T* dP, T* dh, long long B, long long H) {                   \
+    for (long long b = 0; b < B; ++b)                                                        \
+        for (long long j = 0; j < H; ++j) {                                                  \
+            const T* x = X + b * 3 * H + j;                                                  \
+            const T* p = P + b * 3 * H + j;                                                  \
+            T* dx = dX + b * 3 * H + j;                                                      \
+            T* dp = dP + b * 3 * H + j;                                                      \
+            const long long k = b * H + j;                                                   \
+            gg::gru_cell_bwd(x[0], x[H], x[2 * H], p[0], p[H], p[2 * H], h[k], dy[k], dx[0], \
+                             dx[H], dx[2 * H], dp[2 * H], dh[k]);                            \
+            dp[0] = dx[0];                                                                   \
+            dp[H] = dx[H];                                                                   \
+        }                                                                                    \
 }                                                                                            \
 extern "C" void softmax_xent_fwd_##S(const T* x, const long long* labels, T* p,              \
                                      T* loss_rows, long long B, long long C) {               \
@@ -279,6 +325,10 @@ class HostKernels:
                 "relu_fwd": ([arr, arr, i64], None),
                 "relu_bwd": ([arr, arr, arr, i64], None),
                 "bias_act_fwd": ([arr, arr, arr, i64, i64, i32], None),
+                "lstm_cell_fwd": ([arr] * 4 + [i64, i64], None),
+                "lstm_cell_bwd": ([arr] * 6 + [i64, i64], None),
+                "gru_cell_fwd": ([arr] * 4 + [i64, i64], None),
+                "gru_cell_bwd": ([arr] * 7 + [i64, i64], None),
                 "softmax_xent_fwd": ([arr, lab, arr, arr, i64, i64], None),
                 "softmax_xent_bwd": ([arr, lab, arr, arr, i64, i64], None),
                 "sgd_step": ([arr, arr, arr, i64] + [sc] * 4 + [i32] * 4, None),
@@ -314,6 +364,26 @@ class HostKernels:
         y = np.empty_like(z)
         self.fn("bias_act_fwd", z.dtype)(z, b, y, z.shape[0], z.shape[1], act)
         return y
+
+    def lstm_cell_fwd(self, gates, c_prev):
+        h, c = np.empty_like(c_prev), np.empty_like(c_prev)
+        self.fn("lstm_cell_fwd", gates.dtype)(gates, c_prev, h, c, *c_prev.shape)
+        return h, c
+
+    def lstm_cell_bwd(self, gates, c_prev, dh, dc):
+        dgates, dc_prev = np.empty_like(gates), np.empty_like(c_prev)
+        self.fn("lstm_cell_bwd", gates.dtype)(gates, c_prev, dh, dc, dgates, dc_prev, *c_prev.shape)
+        return dgates, dc_prev
+
+    def gru_cell_fwd(self, xp, hp, h):
+        y = np.empty_like(h)
+        self.fn("gru_cell_fwd", xp.dtype)(xp, hp, h, y, *h.shape)
+        return y
+
+    def gru_cell_bwd(self, xp, hp, h, dy):
+        dxp, dhp, dh = np.empty_like(xp), np.empty_like(hp), np.empty_like(h)
+        self.fn("gru_cell_bwd", xp.dtype)(xp, hp, h, dy, dxp, dhp, dh, *h.shape)
+        return dxp, dhp, dh
 
     def softmax_xent_fwd(self, x, labels):
         p, loss_rows = np.empty_like(x), np.empty(x.shape[0], x.dtype)
@@ -436,6 +506,39 @@ def test_host_bias_act_matches_twin(host, dtype, activation, code, shape):
     b = rng.standard_normal(shape[1]).astype(dtype)
     np.testing.assert_allclose(host.bias_act_fwd(z, b, code), K.bias_act_fwd(z, b, activation),
                                rtol=rtol(dtype), atol=tiny(dtype))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_host_lstm_cell_matches_twin(host, dtype, scale):
+    """The fused LSTM step (rnn.cuh) against kernels.lstm_cell_fwd / _bwd, including gates far
+    in the sigmoid's and tanh's tails (scale 30). There 1 - g² and i (1 - i) cancel, and the
+    two sides' tanh / exp differ by an ulp, so the bound is absolute: 20 ulp of the largest
+    value."""
+    rng = np.random.default_rng(7)
+    B, H = 5, 7
+    gates = (rng.standard_normal((B, 4 * H)) * scale).astype(dtype)
+    c_prev, dh, dc = (rng.standard_normal((B, H)).astype(dtype) for _ in range(3))
+    pairs = [*zip(host.lstm_cell_fwd(gates, c_prev), K.lstm_cell_fwd(gates, c_prev)),
+             *zip(host.lstm_cell_bwd(gates, c_prev, dh, dc), K.lstm_cell_bwd(gates, c_prev, dh, dc))]
+    for mine, twin in pairs:
+        atol = 20 * np.finfo(dtype).eps * max(1.0, float(np.abs(twin).max()))
+        np.testing.assert_allclose(mine, twin, rtol=rtol(dtype), atol=atol)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_host_gru_cell_matches_twin(host, dtype, scale):
+    """The fused GRU step (rnn.cuh) against kernels.gru_cell_fwd / _bwd (bound as for LSTM)."""
+    rng = np.random.default_rng(8)
+    B, H = 5, 7
+    xp, hp = ((rng.standard_normal((B, 3 * H)) * scale).astype(dtype) for _ in range(2))
+    h, dy = (rng.standard_normal((B, H)).astype(dtype) for _ in range(2))
+    pairs = [(host.gru_cell_fwd(xp, hp, h), K.gru_cell_fwd(xp, hp, h)),
+             *zip(host.gru_cell_bwd(xp, hp, h, dy), K.gru_cell_bwd(xp, hp, h, dy))]
+    for mine, twin in pairs:
+        atol = 20 * np.finfo(dtype).eps * max(1.0, float(np.abs(twin).max()))
+        np.testing.assert_allclose(mine, twin, rtol=rtol(dtype), atol=atol)
 
 
 def xent_inputs(dtype, B, C, scale, rng):

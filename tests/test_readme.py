@@ -57,3 +57,11 @@ def test_readme_data_example_runs(capsys, default_device):
     exec(compile(code, "README.md data", "exec"), scope)
     assert capsys.readouterr().out.splitlines() == promised
     assert scope["xb"].device == default_device and scope["batch"]["x"].device == default_device
+
+
+def test_readme_recurrent_example_prints_what_it_says(capsys):
+    text = README.read_text()
+    code = re.search(r"## Recurrent layers\n.*?```python\n(.*?)```", text, re.S).group(1)
+    promised = [line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
+    exec(compile(code, "README.md recurrent layers", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == promised

@@ -17,9 +17,9 @@ from .engine import retain_grad
 from .function import Function, FunctionCtx
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .hooks import RemovableHandle, register_hook, register_post_accumulate_grad_hook
-from .op import Op, array_of
+from .op import Op, array_of, rebase_history
 
-__all__ = ["Op", "array_of", "Function", "FunctionCtx", "backward", "grad", "retain_grad", "functional",
+__all__ = ["Op", "array_of", "rebase_history", "Function", "FunctionCtx", "backward", "grad", "retain_grad", "functional",
            "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "detect_anomaly",
            "set_detect_anomaly", "is_anomaly_enabled", "RemovableHandle", "register_hook",
            "register_post_accumulate_grad_hook"]

@@ -27,9 +27,10 @@ import numpy as np
 
 from .. import backend
 from ..tensor import MODIFICATIONS, Tensor, wrap
-from .grad_mode import GRAD_MODE
+from .grad_mode import GRAD_MODE, set_grad_enabled
 
-__all__ = ["Op", "RELEASED", "NODE_OBSERVERS", "run_on_device", "array_of"]
+__all__ = ["Op", "RELEASED", "NODE_OBSERVERS", "run_on_device", "array_of", "rebase_history",
+           "refresh_view"]
 
 RELEASED = object()  # next_edges of a node whose saved state was freed by a backward pass
 _NUMBERS = (int, float, bool, complex)   # operands that are constants, never tensors
@@ -203,9 +204,25 @@ class Op:
                 what = f"output {who}" if type(who) is int else "an input"
                 raise RuntimeError(
                     f"backward through {type(self).__name__}: {what} of shape {t.shape} that it saved "
-                    f"was modified in place after the forward pass (version {version} then, "
-                    f"{t._version} now: an in-place op, or a write through .data). Modify a copy "
-                    "instead, or read values with .numpy() or .array, which do not count as writes.")
+                    f"was modified in place after the forward pass, last by {t.modified_by()} "
+                    f"(version {version} then, {t._version} now). Modify a copy instead "
+                    "(t = t.clone()), or an in-place op's out-of-place twin (t = t + u for "
+                    "t += u); read values with .numpy() or .array, which do not count as writes.")
+
+    def adopt_output(self, out, t):
+        """Make ``t`` this node's output in place of ``out`` (which holds the same values), as
+        an in-place op or a view made again does. If the node saved ``out``'s array, that
+        stays saved, with ``out`` itself (no longer reachable from outside) standing for it:
+        writes into ``t`` later cannot change it."""
+        nr = out.output_nr
+        refs = list(self.output_refs)
+        refs[nr] = weakref.ref(t)
+        self.output_refs = tuple(refs)
+        t.grad_fn, t.output_nr, t.requires_grad = self, nr, True
+        if self.saved_versions:
+            self.saved_versions = [(k, out, version) if type(who) is int and who == nr
+                                   else (k, who, version)
+                                   for k, who, version in self.saved_versions]
 
     def saved_for_graph(self):
         """``self.saved`` as a recorded backward sees it: a saved input is that input Tensor, a
@@ -245,6 +262,33 @@ class Op:
         generation, outputs = self.generation, self.output_refs
         self.__dict__.clear()
         self.generation, self.output_refs, self.next_edges = generation, outputs, RELEASED
+
+
+def rebase_history(t, out):
+    """After an in-place op recorded in the graph: ``t``'s array now holds the values of
+    ``out``, a fresh output of the node that computed them out of place from ``t``'s old value,
+    so ``t`` takes ``out``'s place in the graph, its old history behind that node (PyTorch's
+    rebase_history). The views made of ``t``'s memory before take their history from ``t``
+    again (:func:`refresh_view`)."""
+    out.grad_fn.adopt_output(out, t)
+    t.new_history()
+    for view in t.views_of_memory():
+        source = view.view_source()
+        if source[0] is t and source[2] != t.history_count():
+            refresh_view(view)
+
+
+def refresh_view(view):
+    """A view whose base got a new history in place since the view was made (its values are
+    the base's new ones, its ``grad_fn`` still the old): made again from the base, as PyTorch
+    regenerates a view's grad_fn, so what is computed from it now differentiates through the
+    in-place op."""
+    base, replay, _ = view.view_source()
+    with set_grad_enabled(True):
+        fresh = replay(base)
+    if fresh.grad_fn is not None:
+        fresh.grad_fn.adopt_output(fresh, view)
+    view.set_view_source(base, replay)
 
 
 def run_on_device(method, args, dev, fn, phase):

@@ -137,7 +137,7 @@ class Pow(_Binary):
     def forward(self, a, b):
         a, b = self._operands(a, b)
         z = _broadcasting("pow", operator.pow, a, b)
-        self.save_for_backward(a, b, z)
+        self.save_for_backward(a, b, z if self.needs_input_grad[1] else None)
         return z
 
     def backward(self, gz):

@@ -13,7 +13,7 @@ import numpy as np
 from .. import autograd, backend
 from ..creation import as_dtype
 from ..tensor import Tensor
-from . import activation, arithmetic, comparison, linalg, reduction, shape
+from . import activation, arithmetic, assign, comparison, inplace, linalg, reduction, shape
 
 __all__ = ["bind_tensor_methods"]
 
@@ -107,7 +107,7 @@ _METHODS = {
     "argmax": reduction.argmax, "argmin": reduction.argmin, "any": reduction.any,
     "all": reduction.all,
     # shape
-    "reshape": reshape, "view": reshape, "flatten": shape.flatten, "unflatten": shape.unflatten,
+    "reshape": reshape, "view": reshape, "unbind": shape.unbind, "flatten": shape.flatten, "unflatten": shape.unflatten,
     "transpose": transpose, "permute": permute,
     "T": property(lambda self: shape.transpose(self, None)), "__getitem__": shape.getitem,
     "__iter__": __iter__,
@@ -118,6 +118,19 @@ _METHODS = {
     "cuda": lambda self, index=0: to(self, f"cuda:{index}"), "astype": astype,
     "float": lambda self: astype(self, np.float32), "double": lambda self: astype(self, np.float64),
     "long": lambda self: astype(self, np.int64),
+    # in place (functions/inplace.py, assign.py: each bumps the version; recorded when autograd
+    # follows it)
+    "__iadd__": inplace.add_, "__isub__": inplace.sub_, "__imul__": inplace.mul_,
+    "__itruediv__": inplace.div_, "__ipow__": inplace.pow_, "__setitem__": assign.setitem,
+    "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
+    "pow_": inplace.pow_, "neg_": inplace.neg_, "abs_": inplace.abs_, "exp_": inplace.exp_,
+    "log_": inplace.log_, "sqrt_": inplace.sqrt_, "relu_": inplace.relu_,
+    "sigmoid_": inplace.sigmoid_, "tanh_": inplace.tanh_, "clamp_": inplace.clamp_,
+    "clip_": inplace.clamp_, "clamp_min_": inplace.clamp_min_, "clamp_max_": inplace.clamp_max_,
+    "fill_": assign.fill_, "zero_": assign.zero_, "copy_": assign.copy_,
+    "uniform_": assign.uniform_, "normal_": assign.normal_,
+    "masked_fill_": assign.masked_fill_, "addcmul_": inplace.addcmul_,
+    "addcdiv_": inplace.addcdiv_,
     # autograd
     "backward": autograd.backward, "retain_grad": autograd.retain_grad,
     "register_hook": autograd.register_hook,

@@ -2,6 +2,13 @@
 
 None of them does arithmetic, so each backward only puts the upstream gradient back where the
 input's elements came from.
+
+Views: a reshape, transpose or basic index whose result shares its input's memory (as NumPy
+and CuPy make it where they can, and PyTorch's views do) shares the input's version counter,
+so an in-place write through either is seen by every graph node that saved the other, and
+remembers its root base and how it was made from it (``Tensor.view_source``), so that an in-place op
+can refuse it or it can take its history again after an in-place op on the base (see
+:mod:`.inplace`).
 """
 from __future__ import annotations
 
@@ -13,7 +20,8 @@ from ..tensor import Tensor, bounds_in_dtype, wrap
 from .promotion import result_dtype
 
 __all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "getitem",
-           "concatenate", "stack", "astype", "to_device", "normalize_axis", "clone"]
+           "concatenate", "stack", "unbind", "astype", "to_device", "normalize_axis", "clone", "raw_index",
+           "check_index_device"]
 
 
 class Reshape(Op):
@@ -66,9 +74,12 @@ class GetItem(Op):
     def forward(self, x):
         self.x_shape, self.x_dtype = x.shape, x.dtype
         try:
-            return x[self.index]
+            y = x[self.index]
         except IndexError as exc:
             raise IndexError(f"index {self.index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
+        if isinstance(y, np.generic):   # NumPy's scalar copy of one element: a 0-d view instead
+            y = x[(self.index if isinstance(self.index, tuple) else (self.index,)) + (Ellipsis,)]
+        return y
 
     def backward(self, gy):
         return GetItemBackward(self.index, self.x_shape).apply(gy)
@@ -135,6 +146,22 @@ class Stack(Op):
         return tuple(gy[(slice(None),) * axis + (i,)] for i in range(gy.shape[axis]))
 
 
+class Unbind(Op):
+    """ys = the slices of x along ``axis`` (views of x's memory): dx = stack(dys, axis), a
+    missing dy counting as zeros. One op for all the slices: T separate indexings would each
+    give back a gradient of x's full size."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        lead = (slice(None),) * self.axis
+        return tuple(x[lead + (k,)] for k in range(x.shape[self.axis]))
+
+    def backward(self, *gys):
+        return Stack(self.axis).apply(*gys)
+
+
 class AsType(Op):
     """y = x cast to a floating dtype: dx = dy cast back."""
 
@@ -183,17 +210,41 @@ def _keep_bounds(out, *sources):
     return out
 
 
+def _owner(a):
+    base = a.base
+    return a if base is None else base
+
+
+def _as_view(out, x, make):
+    """``out``, made from ``x`` by ``make`` (a function of a tensor): when it shares ``x``'s
+    memory, a view of it, sharing its version counter and knowing its root base and how to be
+    made again from that (``Tensor.view_source``: base, function, the base's history when made)."""
+    if _owner(out.array) is not _owner(x.array):
+        return out
+    out.share_version(x)
+    source = x.view_source()
+    if source is not None:        # a view of a view: made from the root, one step after another
+        x, make = source[0], _compose(source[1], make)
+    out.set_view_source(x, make)
+    return out
+
+
+def _compose(first, then):
+    return lambda t: then(first(t))
+
+
 def reshape(x, shape):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     for s in shape:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
             raise TypeError(f"reshape: sizes must be ints, got {s!r} ({type(s).__name__}) in {shape}")
-    return _keep_bounds(Reshape(shape)(x), x)
+    return _as_view(_keep_bounds(Reshape(shape)(x), x), x, lambda t: reshape(t, shape))
 
 
 def transpose(x, axes=None):
     """NumPy's transpose: ``axes`` a permutation of all the axes, None reverses them."""
-    return _keep_bounds(Transpose(None if axes is None else tuple(axes))(x), x)
+    axes = None if axes is None else tuple(axes)
+    return _as_view(_keep_bounds(Transpose(axes)(x), x), x, lambda t: transpose(t, axes))
 
 
 def normalize_axis(axis, ndim, op):
@@ -256,7 +307,8 @@ def unflatten(x, dim, sizes):
     return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
 
 
-def _raw_index(index):
+def raw_index(index):
+    """An index with its Tensors replaced by their arrays."""
     if isinstance(index, Tensor):
         return index.array
     if isinstance(index, tuple):
@@ -264,13 +316,17 @@ def _raw_index(index):
     return index
 
 
-def getitem(x, index):
-    index = _raw_index(index)
-    parts = index if isinstance(index, tuple) else (index,)
-    for p in parts:
+def check_index_device(x, index):
+    """An index's arrays must be on the tensor's device (RuntimeError otherwise)."""
+    for p in index if isinstance(index, tuple) else (index,):
         if backend.is_array(p) and backend.device_of(p) is not x.device:
             raise RuntimeError(f"indexing a tensor on {x.device} with an index array on {backend.device_of(p)}")
-    return _keep_bounds(GetItem(index)(x), x)
+
+
+def getitem(x, index):
+    index = raw_index(index)
+    check_index_device(x, index)
+    return _as_view(_keep_bounds(GetItem(index)(x), x), x, lambda t: getitem(t, index))
 
 
 def _joined(op, tensors, axis, new_axis):
@@ -303,6 +359,18 @@ def concatenate(tensors, axis=0):
 def stack(tensors, axis=0):
     axis = _joined("stack", tensors, axis, new_axis=True)
     return _keep_bounds(Stack(axis)(*_common_dtype(tensors)), *tensors)
+
+
+def unbind(x, dim=0):
+    """PyTorch's unbind: the tuple of x's slices along ``dim`` (views sharing x's version)."""
+    axis = normalize_axis(dim, x.ndim, "unbind")
+    if x.shape[axis] == 0:
+        return ()
+    ys = Unbind(axis)(x)
+    ys = ys if isinstance(ys, tuple) else (ys,)
+    for y in ys:
+        y.share_version(x)
+    return ys
 
 
 def astype(x, dtype):

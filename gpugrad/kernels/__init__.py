@@ -13,6 +13,7 @@ from .loader import (ELEMENTWISE_PRELUDE, ELEMENTWISE_SPECS, KERNEL_DIR, NVRTC_O
                      elementwise_kernel, kernel_source, raw_kernel)
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 from .reduction import sum_rows, total_norm
+from .rnn import gru_cell_bwd, gru_cell_fwd, lstm_cell_bwd, lstm_cell_fwd
 from .softmax_xent import softmax_xent_bwd, softmax_xent_fwd
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "raw_kernel", "elementwise_kernel", "ACTIVATION_CODES", "sigmoid_fwd", "sigmoid_bwd",
     "relu_fwd", "relu_bwd", "activation_fwd", "activation_bwd", "bias_act_fwd", "softmax_xent_fwd",
     "softmax_xent_bwd", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "sum_rows", "total_norm",
+    "lstm_cell_fwd", "lstm_cell_bwd", "gru_cell_fwd", "gru_cell_bwd",
 ]

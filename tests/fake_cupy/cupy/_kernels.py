@@ -192,6 +192,27 @@ def _emulate(name, v, T):
     elif name == "bias_act_fwd_inplace":
         z = acc("z")
         store("z", K.bias_act_fwd(z, acc("b").reshape(-1, z.shape[-1])[0], act_names[v["act"]]))
+    elif name in ("lstm_cell_fwd", "lstm_cell_bwd"):   # the four gate parts side by side
+        gates = np.concatenate([acc(k) for k in ("gi", "gf", "gg", "go")], axis=-1)
+        if name == "lstm_cell_fwd":
+            for k, val in zip(("h", "c"), K.lstm_cell_fwd(gates, acc("c_prev"))):
+                store(k, val)
+        else:
+            dgates, dc_prev = K.lstm_cell_bwd(gates, acc("c_prev"), acc("dh"), acc("dc"))
+            for k, val in zip(("dgi", "dgf", "dgg", "dgo"), np.split(dgates, 4, axis=-1)):
+                store(k, val)
+            store("dc_prev", dc_prev)
+    elif name in ("gru_cell_fwd", "gru_cell_bwd"):
+        xp = np.concatenate([acc(k) for k in ("xr", "xz", "xn")], axis=-1)
+        hp = np.concatenate([acc(k) for k in ("hr", "hz", "hn")], axis=-1)
+        if name == "gru_cell_fwd":
+            store("y", K.gru_cell_fwd(xp, hp, acc("h")))
+        else:
+            dxp, dhp, dh = K.gru_cell_bwd(xp, hp, acc("h"), acc("dy"))
+            for k, val in zip(("dr", "dz", "dxn"), np.split(dxp, 3, axis=-1)):
+                store(k, val)
+            store("dhn", np.split(dhp, 3, axis=-1)[2])
+            store("dh", dh)
     elif name in K.optim.ELEMENTWISE_UPDATES:   # an optimizer update: its twin, generically
         family, arrays = K.optim.ELEMENTWISE_UPDATES[name]
         spec = K.optim.UPDATE_FAMILIES[family]
