@@ -62,20 +62,32 @@ User code writes an op with the public :class:`gpugrad.autograd.Function` (PyTor
 which skips the Tensor wrapping and keeps the fused kernels on the fast path.
 """
 from . import methods  # noqa: F401  (binds Tensor's operators and op methods)
-from .activation import ACTIVATIONS, get_activation, log_softmax, relu, sigmoid, softmax, tanh
+from .activation import (ACTIVATIONS, elu, gelu, get_activation, leaky_relu, log_softmax, relu,
+                         sigmoid, silu, softmax, softplus, tanh)
 from .arithmetic import (abs, add, clamp, clip, div, exp, log, maximum, minimum, mul, neg, pow, sqrt,
-                         sub)
+                         sub, where)
+from .arrange import chunk, expand, flip, repeat, repeat_interleave, split, tile, unbind
 from .broadcast import broadcast_to, sum_to
+from .einsum import einsum
 from .linalg import linear, matmul
 from .loss import cross_entropy, hinge_loss, mse_loss
-from .reduction import argmax, argmin, max, mean, min, sum
-from .shape import (astype, clone, concatenate, flatten, getitem, permute, reshape, stack,
-                    to_device, transpose, unflatten)
+from .pad import pad
+from .reduction import (argmax, argmin, cumsum, logsumexp, max, mean, min, norm, std, sum, var)
+from .selection import gather, take_along_axis, take_along_dim
+from .shape import (astype, cat, clone, concatenate, flatten, getitem, permute, reshape, squeeze,
+                    stack, to_device, transpose, unflatten, unsqueeze)
+
+concat = cat
 
 __all__ = [
-    "ACTIVATIONS", "get_activation", "log_softmax", "relu", "sigmoid", "softmax", "tanh",
+    "ACTIVATIONS", "get_activation", "log_softmax", "relu", "sigmoid", "softmax", "tanh", "gelu",
+    "silu", "elu", "softplus", "leaky_relu",
     "abs", "add", "clamp", "clip", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow",
-    "sqrt", "sub", "sum_to", "broadcast_to", "linear", "matmul", "cross_entropy", "hinge_loss",
-    "mse_loss", "argmax", "argmin", "max", "mean", "min", "sum", "astype", "concatenate", "getitem",
-    "reshape", "stack", "to_device", "transpose", "permute", "flatten", "unflatten", "clone",
+    "sqrt", "sub", "where", "sum_to", "broadcast_to", "linear", "matmul", "einsum",
+    "cross_entropy", "hinge_loss", "mse_loss", "pad",
+    "argmax", "argmin", "max", "mean", "min", "sum", "var", "std", "logsumexp", "norm", "cumsum",
+    "gather", "take_along_axis", "take_along_dim",
+    "astype", "concatenate", "cat", "concat", "getitem", "reshape", "stack", "to_device",
+    "transpose", "permute", "flatten", "unflatten", "squeeze", "unsqueeze", "clone",
+    "chunk", "expand", "flip", "repeat", "repeat_interleave", "split", "tile", "unbind",
 ]

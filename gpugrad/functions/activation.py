@@ -1,4 +1,6 @@
-"""Activations: relu, sigmoid, tanh, softmax, log_softmax, and the one activation registry.
+"""Activations: relu, sigmoid, tanh, softmax, log_softmax, and the one activation registry
+(which also holds the fused pointwise family of :mod:`.pointwise`: gelu, silu, elu, softplus,
+leaky_relu).
 
 ReLU and sigmoid run in the fused kernels of :mod:`gpugrad.kernels` (one launch each way on
 the GPU, the NumPy twin on the CPU). Each keeps only what its backward needs: both keep their
@@ -17,6 +19,7 @@ from typing import Callable
 from .. import backend, kernels
 from ..autograd import Op
 from .arithmetic import Exp
+from .pointwise import elu, gelu, leaky_relu, silu, softplus
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "log_softmax_array",
            "activation_backward", "softmax_of_input", "ACTIVATIONS", "Activation",
@@ -182,8 +185,9 @@ def log_softmax(x, axis=-1):
 
 @dataclass(frozen=True)
 class Activation:
-    """An elementwise activation: its name, the differentiable function, and whether the
-    kernels fuse it with the affine layer's bias-add."""
+    """An elementwise activation: its name, the differentiable function ``apply(x, **params)``
+    (its parameters, such as leaky_relu's negative_slope, have PyTorch's defaults), and whether
+    the kernels fuse it with the affine layer's bias-add."""
 
     name: str
     apply: Callable
@@ -194,6 +198,11 @@ ACTIVATIONS = {a.name: a for a in (
     Activation("relu", relu, "relu" in kernels.ACTIVATION_CODES),
     Activation("sigmoid", sigmoid, "sigmoid" in kernels.ACTIVATION_CODES),
     Activation("tanh", tanh, "tanh" in kernels.ACTIVATION_CODES),
+    Activation("gelu", gelu, False),
+    Activation("silu", silu, False),
+    Activation("elu", elu, False),
+    Activation("softplus", softplus, False),
+    Activation("leaky_relu", leaky_relu, False),
 )}
 
 

@@ -17,7 +17,7 @@ from ..tensor import Tensor
 from .broadcast import sum_to
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clip",
-           "clamp", "maximum", "minimum"]
+           "clamp", "maximum", "minimum", "where"]
 
 
 def _shape_of(x):
@@ -156,6 +156,24 @@ class Minimum(_Select):
     ufunc = "minimum"
 
 
+class Where(_Binary):
+    """z = a where cond else b (cond a constant boolean array, all three broadcast): the select
+    gate routes dz to the input that was picked, da = dz where cond, db = dz where not cond."""
+
+    def __init__(self, cond):
+        self.cond = cond
+
+    def forward(self, a, b):
+        self._keep_meta(a, b)
+        xp = backend.array_module(self.cond)
+        return _broadcasting("where", lambda a, b: xp.where(self.cond, a, b), a, b)
+
+    def backward(self, gz):
+        need_a, need_b = self.needs_input_grad
+        return self._grads(Where(self.cond).apply(gz, 0.0) if need_a else None,
+                           Where(self.cond).apply(0.0, gz) if need_b else None)
+
+
 class Neg(Op):
     """y = -x: dx = -dy."""
 
@@ -266,6 +284,29 @@ def minimum(a, b):
 
 def neg(x):
     return Neg()(x)
+
+
+def where(condition, input=None, other=None):  # noqa: A002 (PyTorch's names)
+    """Elements of ``input`` where ``condition`` (a boolean tensor) holds, else of ``other``;
+    the three broadcast together, and ``input`` / ``other`` may be numbers. ``where(condition)``
+    alone gives the indices of its true elements, one integer tensor per axis (NumPy's
+    ``nonzero``)."""
+    if not isinstance(condition, Tensor):
+        raise TypeError(f"where: condition must be a boolean Tensor, got {type(condition).__name__}")
+    if condition.dtype != np.bool_:
+        raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype} "
+                        "(compare it, e.g. x > 0, or cast it with .astype(bool))")
+    dev = condition.device
+    if input is None and other is None:
+        return tuple(Tensor(i) for i in dev.xp.nonzero(condition.array))
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither")
+    for t in (input, other):
+        if isinstance(t, Tensor) and t.device is not dev:
+            raise RuntimeError(f"where: condition is on {dev} but a value is on {t.device}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):   # two numbers
+        return Tensor(dev.xp.where(condition.array, input, other))
+    return Where(condition.array)(input, other)
 
 
 def exp(x):

@@ -10,9 +10,11 @@ import numpy as np
 from .. import backend
 from ..autograd import Op
 from ..tensor import Tensor, bounds_in_dtype, wrap
+from .axes import axis_arg
 
-__all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "getitem",
-           "concatenate", "stack", "astype", "to_device", "normalize_axis", "clone"]
+__all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "squeeze",
+           "unsqueeze", "getitem", "concatenate", "cat", "stack", "astype", "to_device",
+           "normalize_axis", "clone"]
 
 
 class Reshape(Op):
@@ -251,6 +253,31 @@ def unflatten(x, dim, sizes):
     return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
 
 
+def unsqueeze(x, axis=None, *, dim=None):
+    """x with a new axis of length 1 at position ``axis`` (PyTorch's ``dim``; in
+    [-ndim-1, ndim]), a view."""
+    axis = axis_arg("unsqueeze", axis, dim)
+    if axis is None:
+        raise TypeError("unsqueeze: give the position of the new axis (axis or dim)")
+    axis = normalize_axis(axis, x.ndim + 1, "unsqueeze")
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def squeeze(x, axis=None, *, dim=None):
+    """x without its axes of length 1 (all of them, or those among ``axis``, PyTorch's ``dim``:
+    an int or a tuple; a named axis whose length is not 1 stays, as in PyTorch), a view."""
+    dim = axis_arg("squeeze", axis, dim)
+    if dim is None:
+        axes = range(x.ndim)
+    else:
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        axes = {normalize_axis(d, x.ndim, "squeeze") for d in dims} if x.ndim else ()
+    drop = {a for a in axes if x.shape[a] == 1}
+    if not drop:
+        return x
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in drop))
+
+
 def _raw_index(index):
     if isinstance(index, Tensor):
         return index.array
@@ -268,16 +295,28 @@ def getitem(x, index):
     return _keep_bounds(GetItem(index)(x), x)
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors, axis=None, *, dim=None):
+    """The tensors joined along an existing axis (0 by default; ``cat`` and ``concat`` are its
+    PyTorch names)."""
+    tensors = tuple(tensors)
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
-    return _keep_bounds(Concatenate(axis)(*tensors), *tensors)
+    axis = axis_arg("concatenate", axis, dim)
+    return _keep_bounds(Concatenate(0 if axis is None else axis)(*tensors), *tensors)
 
 
-def stack(tensors, axis=0):
+def cat(tensors, dim=0, *, axis=None):
+    """PyTorch's name of :func:`concatenate`."""
+    return concatenate(tensors, dim if axis is None else axis)
+
+
+def stack(tensors, axis=None, *, dim=None):
+    """The tensors (of one shape) joined along a new axis (0 by default)."""
+    tensors = tuple(tensors)
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return _keep_bounds(Stack(axis)(*tensors), *tensors)
+    axis = axis_arg("stack", axis, dim)
+    return _keep_bounds(Stack(0 if axis is None else axis)(*tensors), *tensors)
 
 
 def astype(x, dtype):
