@@ -15,10 +15,12 @@ import numpy as np
 
 import gpugrad as gg
 import gpugrad.nn.functional as F
-from gpugrad.functions import activation, broadcast, loss, shape
+from gpugrad.functions import activation, broadcast, loss, pointwise, selection, shape
+from gpugrad.functions.pad import PadBackward
 
 LABELS = np.array([0, 2, 1, 2, 0])          # 5 samples, 3 classes
 INDEX_ADV = ([0, 1, 0], slice(None), [1, 2, 1])
+GATHER_INDEX = np.array([[0, 0], [3, 1], [2, 2]])   # gather index of a (3, 4) input along axis 1
 
 
 @dataclass
@@ -126,6 +128,71 @@ CASES = [
     Case("relu_backward", lambda y, g: activation.ReLUBackward()(y.relu(), g) * y,
          ((3, 4), (3, 4)), None, {0: "apart"}),
     Case("sigmoid_backward", lambda y, g: activation.SigmoidBackward()(y, g), ((3, 4), (3, 4))),
+    Case("gelu", lambda a: F.gelu(a), ((3, 4),), lambda a: _tF().gelu(a)),
+    Case("gelu_tanh", lambda a: F.gelu(a, approximate="tanh"), ((3, 4),),
+         lambda a: _tF().gelu(a, approximate="tanh")),
+    Case("silu", lambda a: F.silu(a), ((3, 4),), lambda a: _tF().silu(a)),
+    Case("elu", lambda a: F.elu(a, alpha=0.7), ((3, 4),), lambda a: _tF().elu(a, alpha=0.7),
+         {0: "apart"}),
+    Case("softplus", lambda a: F.softplus(a, beta=2.0, threshold=1.5), ((3, 4),),
+         lambda a: _tF().softplus(a, beta=2.0, threshold=1.5), {0: "apart"}),
+    Case("leaky_relu", lambda a: F.leaky_relu(a, 0.1) * a, ((3, 4),),
+         lambda a: _tF().leaky_relu(a, 0.1) * a, {0: "apart"}),
+    Case("pointwise_backward",
+         lambda x, g: pointwise.PointwiseBackward("silu")(x, g), ((3, 4), (3, 4))),
+    # ------------------------------------------------------------ selecting, rearranging
+    Case("where", lambda a, b: gg.where(a > 0.1, a, b) ** 2, ((3, 4), (4,)),
+         lambda a, b: _t().where(a > 0.1, a, b) ** 2, {0: "apart"}),
+    Case("gather", lambda a: a.gather(1, gg.tensor(GATHER_INDEX, device=a.device)) ** 2,
+         ((3, 4),), lambda a: a.gather(1, _t().tensor(GATHER_INDEX)) ** 2),
+    Case("take_along_axis_broadcast",
+         lambda a: gg.take_along_axis(a, gg.tensor([[0, 2, 2]], device=a.device), 1) ** 2,
+         ((3, 4),), lambda a: _t().take_along_dim(a, _t().tensor([[0, 2, 2]]), 1) ** 2),
+    Case("gather_backward",
+         lambda g: selection.GatherBackward(1, gg.tensor(GATHER_INDEX, device=g.device).array, True,
+                                             (3, 4))(g) ** 2, ((3, 2),)),
+    Case("pad_constant", lambda a: F.pad(a, (1, 2, -1, 1), value=0.5) ** 2, ((3, 4),),
+         lambda a: _tF().pad(a, (1, 2, -1, 1), value=0.5) ** 2),
+    Case("pad_reflect", lambda a: F.pad(a, (2, 1), mode="reflect") ** 2, ((2, 3, 4),),
+         lambda a: _tF().pad(a, (2, 1), mode="reflect") ** 2),
+    Case("pad_replicate", lambda a: F.pad(a, (1, 2, 2, 0), mode="replicate") ** 2,
+         ((1, 3, 4),), lambda a: _tF().pad(a, (1, 2, 2, 0), mode="replicate") ** 2),
+    Case("pad_circular", lambda a: F.pad(a, (2, 1), mode="circular") ** 2, ((2, 3, 4),),
+         lambda a: _tF().pad(a, (2, 1), mode="circular") ** 2),
+    Case("pad_backward", lambda g: PadBackward(((1, 2), (2, 1)), "reflect", (3, 4))(g) ** 2,
+         ((6, 7),)),
+    Case("flip", lambda a: a.flip((0, 2)) * a, ((2, 3, 4),), lambda a: a.flip((0, 2)) * a),
+    Case("split", lambda a: a.split([1, 3], dim=1)[1] ** 2, ((2, 4),),
+         lambda a: a.split([1, 3], dim=1)[1] ** 2),
+    Case("chunk_all", lambda a: gg.cat([c * (i + 1) for i, c in enumerate(a.chunk(3, 0))]) ** 2,
+         ((5, 2),), lambda a: _t().cat([c * (i + 1) for i, c in enumerate(a.chunk(3, 0))]) ** 2),
+    Case("repeat", lambda a: a.repeat(2, 1, 3) ** 2, ((2, 3),), lambda a: a.repeat(2, 1, 3) ** 2),
+    Case("repeat_interleave", lambda a: a.repeat_interleave(2, dim=0) ** 2, ((2, 3),),
+         lambda a: a.repeat_interleave(2, dim=0) ** 2),
+    Case("expand", lambda a: a.unsqueeze(0).expand(2, -1, 3) ** 2, ((3, 1),),
+         lambda a: a.unsqueeze(0).expand(2, -1, 3) ** 2),
+    Case("einsum_matmul", lambda a, b: gg.einsum("ij,jk->ik", a, b) ** 2, ((3, 4), (4, 2)),
+         lambda a, b: _t().einsum("ij,jk->ik", a, b) ** 2),
+    Case("einsum_diagonal_batch", lambda a, b: gg.einsum("bii,bj->bij", a, b) ** 2,
+         ((2, 3, 3), (2, 4)), lambda a, b: _t().einsum("bii,bj->bij", a, b) ** 2),
+    Case("einsum_ellipsis_implicit", lambda a, b: gg.einsum("...i,i", a, b) ** 2,
+         ((2, 3, 4), (4,)), lambda a, b: _t().einsum("...i,i", a, b) ** 2),
+    # ------------------------------------------------------------ more reductions
+    Case("var", lambda a: a.var(dim=1), ((3, 4),), lambda a: a.var(1)),
+    Case("std_correction0_all", lambda a: a.std(correction=0), ((3, 4),),
+         lambda a: a.std(correction=0)),
+    Case("var_keepdim", lambda a: gg.var(a, (0, 2), keepdims=True, correction=2), ((3, 2, 4),),
+         lambda a: a.var((0, 2), keepdim=True, correction=2)),
+    Case("logsumexp", lambda a: a.logsumexp(dim=1), ((3, 4),), lambda a: a.logsumexp(1)),
+    Case("logsumexp_all", lambda a: gg.logsumexp(a * 40.0), ((3, 4),),
+         lambda a: (a * 40.0).logsumexp((0, 1))),
+    Case("norm2", lambda a: a.norm(dim=1), ((3, 4),), lambda a: a.norm(dim=1)),
+    Case("norm3", lambda a: gg.norm(a, 3), ((3, 4),), lambda a: a.norm(3), {0: "apart"}),
+    Case("norm1_keepdim", lambda a: gg.norm(a, 1, 0, keepdims=True) * a, ((3, 4),),
+         lambda a: a.norm(1, 0, keepdim=True) * a, {0: "apart"}),
+    Case("norm_inf", lambda a: gg.norm(a, float("inf"), 1, keepdims=True) * a, ((3, 4),),
+         lambda a: a.norm(float("inf"), 1, keepdim=True) * a, {0: "apart"}),
+    Case("cumsum", lambda a: a.cumsum(dim=1) ** 2, ((3, 4),), lambda a: a.cumsum(1) ** 2),
     # ------------------------------------------------------------ matrix products
     Case("matmul", lambda a, b: a @ b, ((3, 4), (4, 2)), lambda a, b: a @ b),
     Case("matmul_vector_left", lambda a, b: a @ b, ((4,), (4, 2)), lambda a, b: a @ b),

@@ -199,7 +199,7 @@ class Norm(_Reduction):
         if p == 2:
             return (gy / safe_y) * x
         safe_abs = Abs().apply(x) + (xa == 0)   # keeps 0^(p-1) out of the formula for p < 1
-        return (gy / safe_y ** (p - 1)) * (xp.sign(xa) * safe_abs ** (p - 1))
+        return (gy / safe_y ** (p - 1)) * safe_abs ** (p - 1) * xp.sign(xa)
 
 
 class Cumsum(Op):
