@@ -19,6 +19,9 @@ from gpugrad.functions import activation, broadcast, loss, pointwise, selection,
 from gpugrad.functions.pad import PadBackward
 
 LABELS = np.array([0, 2, 1, 2, 0])          # 5 samples, 3 classes
+LABELS_IGNORED = np.array([0, -100, 1, 2, 2])
+LABELS_2D = np.array([[0, 2, 1, 1], [2, 2, 0, 1]])   # (2, 4) labels of (2, 3, 4) scores
+CLASS_WEIGHT = np.array([0.5, 2.0, 1.25])
 INDEX_ADV = ([0, 1, 0], slice(None), [1, 2, 1])
 GATHER_INDEX = np.array([[0, 0], [3, 1], [2, 2]])   # gather index of a (3, 4) input along axis 1
 
@@ -58,6 +61,16 @@ def _torch_hinge(s):
     others = 1 - _tF().one_hot(y, s.shape[1]).to(s.dtype)
     margins = (s - s.gather(1, y[:, None]) + 1.0).clamp(min=0) * others
     return margins.sum() / s.shape[0]
+
+
+def _torch_multi_margin_p2(s):
+    """F.multi_margin_loss(s, y, p=2, weight=CLASS_WEIGHT) in PyTorch ops (its own has no
+    double backward); test_losses checks it against PyTorch's function by value."""
+    y = _torch_labels()
+    others = 1 - _tF().one_hot(y, s.shape[1]).to(s.dtype)
+    margins = (s - s.gather(1, y[:, None]) + 1.0).clamp(min=0) * others
+    w = _t().tensor(CLASS_WEIGHT)[y]
+    return ((margins ** 2).sum(1) / s.shape[1] * w).mean()
 
 
 CASES = [
@@ -220,6 +233,33 @@ CASES = [
     Case("hinge", lambda s: F.hinge_loss(s, labels_like(s)) * s.sum(), ((5, 3),),
          lambda s: _torch_hinge(s) * s.sum()),
     Case("mse", F.mse_loss, ((5, 3), (5, 3)), lambda a, b: _tF().mse_loss(a, b)),
+    Case("cross_entropy_weight_ignore_smoothing",
+         lambda z: F.cross_entropy(z, gg.tensor(LABELS_IGNORED, device=z.device),
+                                   weight=gg.tensor(CLASS_WEIGHT, device=z.device),
+                                   label_smoothing=0.2),
+         ((5, 3),), lambda z: _tF().cross_entropy(z, _t().tensor(LABELS_IGNORED),
+                                                  weight=_t().tensor(CLASS_WEIGHT),
+                                                  label_smoothing=0.2)),
+    Case("cross_entropy_probabilities", lambda z, t: F.cross_entropy(z, t.softmax(axis=1)),
+         ((5, 3), (5, 3)), lambda z, t: _tF().cross_entropy(z, t.softmax(1))),
+    Case("cross_entropy_2d", lambda z: F.cross_entropy(z, gg.tensor(LABELS_2D, device=z.device)),
+         ((2, 3, 4),), lambda z: _tF().cross_entropy(z, _t().tensor(LABELS_2D))),
+    Case("nll_loss", lambda z: F.nll_loss(z.log_softmax(axis=1), labels_like(z), reduction="sum"),
+         ((5, 3),), lambda z: _tF().nll_loss(z.log_softmax(1), _torch_labels(), reduction="sum")),
+    Case("multi_margin_p2", lambda s: F.multi_margin_loss(s * 0.3, labels_like(s), p=2,
+                                                          weight=gg.tensor(CLASS_WEIGHT, device=s.device)),
+         ((5, 3),), lambda s: _torch_multi_margin_p2(s * 0.3), {0: "apart"}),
+    Case("l1", lambda a, b: F.l1_loss(a, b, reduction="none") * a, ((5, 3), (5, 3)),
+         lambda a, b: _tF().l1_loss(a, b, reduction="none") * a, {0: "apart"}),
+    Case("smooth_l1", lambda a: F.smooth_l1_loss(a, gg.zeros(5, 3, dtype="float64", device=a.device), beta=0.7),
+         ((5, 3),), lambda a: _tF().smooth_l1_loss(a, _t().zeros(5, 3, dtype=a.dtype), beta=0.7),
+         {0: "apart"}),
+    Case("bce", lambda p, t: F.binary_cross_entropy(p.sigmoid(), t.sigmoid()), ((5, 3), (5, 3)),
+         lambda p, t: _tF().binary_cross_entropy(p.sigmoid(), t.sigmoid())),
+    Case("bce_with_logits_pos_weight",
+         lambda x, t: F.binary_cross_entropy_with_logits(x, t.sigmoid(), pos_weight=gg.tensor(CLASS_WEIGHT, device=x.device)),
+         ((5, 3), (5, 3)), lambda x, t: _tF().binary_cross_entropy_with_logits(
+             x, t.sigmoid(), pos_weight=_t().tensor(CLASS_WEIGHT)), {0: "apart"}),
 ]
 
 BY_NAME = {c.name: c for c in CASES}

@@ -70,7 +70,9 @@ from .arrange import chunk, expand, flip, repeat, repeat_interleave, split, tile
 from .broadcast import broadcast_to, sum_to
 from .einsum import einsum
 from .linalg import linear, matmul
-from .loss import cross_entropy, hinge_loss, mse_loss
+from .elementwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, l1_loss,
+                               mse_loss, smooth_l1_loss)
+from .loss import cross_entropy, hinge_loss, multi_margin_loss, nll_loss
 from .pad import pad
 from .reduction import (argmax, argmin, cumsum, logsumexp, max, mean, min, norm, std, sum, var)
 from .selection import gather, take_along_axis, take_along_dim
@@ -84,7 +86,8 @@ __all__ = [
     "silu", "elu", "softplus", "leaky_relu",
     "abs", "add", "clamp", "clip", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow",
     "sqrt", "sub", "where", "sum_to", "broadcast_to", "linear", "matmul", "einsum",
-    "cross_entropy", "hinge_loss", "mse_loss", "pad",
+    "cross_entropy", "hinge_loss", "mse_loss", "nll_loss", "multi_margin_loss", "l1_loss",
+    "smooth_l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "pad",
     "argmax", "argmin", "max", "mean", "min", "sum", "var", "std", "logsumexp", "norm", "cumsum",
     "gather", "take_along_axis", "take_along_dim",
     "astype", "concatenate", "cat", "concat", "getitem", "reshape", "stack", "to_device",

@@ -5,8 +5,11 @@ from .activation import (ELU, GELU, ElementwiseActivation, LeakyReLU, LogSoftmax
                          activation_module)
 from .container import Sequential
 from .linear import Flatten, Identity, Linear
-from .module import Module, Parameter
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
+                   NLLLoss, SmoothL1Loss)
+from .module import IncompatibleKeys, Module, Parameter
 
-__all__ = ["Module", "Parameter", "Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Softmax",
+__all__ = ["Module", "Parameter", "IncompatibleKeys", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+           "L1Loss", "BCELoss", "BCEWithLogitsLoss", "SmoothL1Loss", "MultiMarginLoss", "Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Softmax",
            "LogSoftmax", "GELU", "SiLU", "ELU", "Softplus", "LeakyReLU", "Flatten", "Identity", "ElementwiseActivation", "activation_module",
            "functional", "init", "parallel", "utils"]
