@@ -3,13 +3,13 @@ from . import functional, init, parallel, utils
 from .activation import (ELU, GELU, ElementwiseActivation, LeakyReLU, LogSoftmax, ReLU, Sigmoid,
                          SiLU, Softmax, Softplus, Tanh,
                          activation_module)
-from .container import Sequential
+from .container import ModuleDict, ModuleList, Sequential
 from .linear import Flatten, Identity, Linear
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
                    NLLLoss, SmoothL1Loss)
 from .module import IncompatibleKeys, Module, Parameter
 
-__all__ = ["Module", "Parameter", "IncompatibleKeys", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+__all__ = ["Module", "Parameter", "IncompatibleKeys", "ModuleList", "ModuleDict", "CrossEntropyLoss", "NLLLoss", "MSELoss",
            "L1Loss", "BCELoss", "BCEWithLogitsLoss", "SmoothL1Loss", "MultiMarginLoss", "Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Softmax",
            "LogSoftmax", "GELU", "SiLU", "ELU", "Softplus", "LeakyReLU", "Flatten", "Identity", "ElementwiseActivation", "activation_module",
            "functional", "init", "parallel", "utils"]

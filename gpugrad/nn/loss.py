@@ -18,9 +18,6 @@ class _Loss(Module):
         E.check_reduction(type(self).__name__, reduction)
         self.reduction = reduction
 
-    def extra_repr(self):
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
-
 
 class _WeightedLoss(_Loss):
     """A loss with an optional ``weight`` tensor, kept as a buffer (moved by ``.to``)."""
