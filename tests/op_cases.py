@@ -16,12 +16,14 @@ import numpy as np
 import gpugrad as gg
 import gpugrad.nn.functional as F
 from gpugrad.functions import activation, broadcast, loss, pointwise, selection, shape
+from gpugrad.functions.embedding import EmbeddingBackward
 from gpugrad.functions.pad import PadBackward
 
 LABELS = np.array([0, 2, 1, 2, 0])          # 5 samples, 3 classes
 LABELS_IGNORED = np.array([0, -100, 1, 2, 2])
 LABELS_2D = np.array([[0, 2, 1, 1], [2, 2, 0, 1]])   # (2, 4) labels of (2, 3, 4) scores
 CLASS_WEIGHT = np.array([0.5, 2.0, 1.25])
+EMBED_INDEX = np.array([[0, 2, 2], [4, 0, 1]])    # repeated rows: the scatter-add sums
 INDEX_ADV = ([0, 1, 0], slice(None), [1, 2, 1])
 GATHER_INDEX = np.array([[0, 0], [3, 1], [2, 2]])   # gather index of a (3, 4) input along axis 1
 
@@ -153,6 +155,15 @@ CASES = [
          lambda a: _tF().leaky_relu(a, 0.1) * a, {0: "apart"}),
     Case("pointwise_backward",
          lambda x, g: pointwise.PointwiseBackward("silu")(x, g), ((3, 4), (3, 4))),
+    Case("layer_norm", lambda x, w, b: F.layer_norm(x, (3, 4), w, b), ((2, 3, 4), (3, 4), (3, 4)),
+         lambda x, w, b: _tF().layer_norm(x, (3, 4), w, b)),
+    Case("layer_norm_plain", lambda x: F.layer_norm(x, 4, eps=0.1) ** 2, ((3, 4),),
+         lambda x: _tF().layer_norm(x, (4,), eps=0.1) ** 2),
+    Case("embedding", lambda w: F.embedding(gg.tensor(EMBED_INDEX, device=w.device), w) ** 2,
+         ((5, 3),), lambda w: _tF().embedding(_t().tensor(EMBED_INDEX), w) ** 2),
+    Case("embedding_backward_padding_freq",
+         lambda g: EmbeddingBackward(gg.tensor(EMBED_INDEX, device=g.device).array, 5, 2, True)(g) ** 2,
+         ((2, 3, 3),)),
     # ------------------------------------------------------------ selecting, rearranging
     Case("where", lambda a, b: gg.where(a > 0.1, a, b) ** 2, ((3, 4), (4,)),
          lambda a, b: _t().where(a > 0.1, a, b) ** 2, {0: "apart"}),

@@ -4,12 +4,15 @@ from .activation import (ELU, GELU, ElementwiseActivation, LeakyReLU, LogSoftmax
                          SiLU, Softmax, Softplus, Tanh,
                          activation_module)
 from .container import ModuleDict, ModuleList, Sequential
+from .layer_norm import LayerNorm
 from .linear import Flatten, Identity, Linear
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
                    NLLLoss, SmoothL1Loss)
 from .module import IncompatibleKeys, Module, Parameter
+from .sparse import Embedding
 
-__all__ = ["Module", "Parameter", "IncompatibleKeys", "ModuleList", "ModuleDict", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+__all__ = ["Module", "Parameter", "IncompatibleKeys", "ModuleList", "ModuleDict", "LayerNorm",
+           "Embedding", "CrossEntropyLoss", "NLLLoss", "MSELoss",
            "L1Loss", "BCELoss", "BCEWithLogitsLoss", "SmoothL1Loss", "MultiMarginLoss", "Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Softmax",
            "LogSoftmax", "GELU", "SiLU", "ELU", "Softplus", "LeakyReLU", "Flatten", "Identity", "ElementwiseActivation", "activation_module",
            "functional", "init", "parallel", "utils"]
