@@ -39,16 +39,17 @@ def layer_norm_bwd(x, gy, w, mean, rstd, need_wb=True):
 
 # --------------------------------------------------------------------------- NumPy twins
 
-def _row_dot(a, b):
-    """Σ_j a_ij b_ij for each row i (one pass, no temporary)."""
-    return np.einsum("ij,ij->i", a, b)
+def _row_sums(a, v=None):
+    """Σ_j a_ij v_j for each row i (v = ones by default): one BLAS matrix-vector product,
+    several times quicker than ``a.sum(axis=1)`` or an einsum on one thread."""
+    return a @ (np.ones(a.shape[1], a.dtype) if v is None else v)
 
 
 def _fwd_np(x, w, b, eps):
-    D = x.shape[1]
-    mean = x.mean(axis=1)
+    D = x.dtype.type(x.shape[1])
+    mean = _row_sums(x) / D
     y = np.subtract(x, mean[:, None])                  # x - m
-    var = _row_dot(y, y) / x.dtype.type(D)
+    var = _row_sums(y * y) / D
     rstd = 1 / np.sqrt(var + x.dtype.type(eps))
     y *= rstd[:, None]                                 # xhat
     if w is not None:
@@ -59,22 +60,26 @@ def _fwd_np(x, w, b, eps):
 
 
 def _bwd_np(x, gy, w, mean, rstd, need_wb):
-    D = x.shape[1]
+    """With g = dy w: a = mean_j g = (dy @ w) / D and c = mean_j g xhat = ((dy xhat) @ w) / D,
+    so dy xhat serves both c and dw."""
+    D = x.dtype.type(x.shape[1])
     xhat = np.subtract(x, mean[:, None])
     xhat *= rstd[:, None]
-    g = gy * w if w is not None else gy
-    a = g.sum(axis=1) / x.dtype.type(D)
-    c = _row_dot(g, xhat) / x.dtype.type(D)
-    gx = xhat * c[:, None]                             # xhat c
+    p = gy * xhat                                      # dy xhat
+    if w is None:
+        a, c, g = _row_sums(gy) / D, _row_sums(p) / D, gy
+    else:
+        a, c, g = _row_sums(gy, w) / D, _row_sums(p, w) / D, gy * w
+    gx = xhat
+    gx *= c[:, None]                                   # xhat c
     np.subtract(g, gx, out=gx)                         # g - xhat c
     gx -= a[:, None]
     gx *= rstd[:, None]
     gw = gb = None
     if need_wb:
-        gb = gy.sum(axis=0)
-        if w is not None:
-            xhat *= gy
-            gw = xhat.sum(axis=0)
+        rows = np.ones(x.shape[0], x.dtype)
+        gb = rows @ gy
+        gw = rows @ p if w is not None else None
     return gx, gw, gb
 
 
