@@ -75,31 +75,15 @@
         const T* x, const T* dy, const T* mean, const T* rstd, double* part_w,               \
         double* part_b, long long rows, long long D, long long chunk) {                      \
         const long long pairs = (rows + chunk - 1) / chunk * D;                              \
-        for (long long t = gg::global_thread_id(); t < pairs; t += gg::global_thread_count()) { \
-            const long long c = t / D, j = t % D;                                            \
-            const long long end = (c + 1) * chunk < rows ? (c + 1) * chunk : rows;           \
-            double sw = 0, sb = 0;                                                           \
-            for (long long r = c * chunk; r < end; ++r) {                                    \
-                const T g = dy[r * D + j];                                                   \
-                sw += (double)g * (double)((x[r * D + j] - mean[r]) * rstd[r]);              \
-                sb += (double)g;                                                             \
-            }                                                                                \
-            part_w[t] = sw;                                                                  \
-            part_b[t] = sb;                                                                  \
-        }                                                                                    \
+        for (long long t = gg::global_thread_id(); t < pairs; t += gg::global_thread_count()) \
+            gg::layer_norm_dwb_chunk<T>(t / D, t % D, x, dy, mean, rstd, part_w, part_b, rows, \
+                                        D, chunk);                                           \
     }                                                                                        \
     extern "C" __global__ void __launch_bounds__(256) layer_norm_dwb_finish_##S(             \
         const double* part_w, const double* part_b, T* dw, T* db, long long chunks,          \
         long long D) {                                                                       \
-        for (long long j = gg::global_thread_id(); j < D; j += gg::global_thread_count()) {  \
-            double sw = 0, sb = 0;                                                           \
-            for (long long c = 0; c < chunks; ++c) {                                         \
-                sw += part_w[c * D + j];                                                     \
-                sb += part_b[c * D + j];                                                     \
-            }                                                                                \
-            dw[j] = (T)sw;                                                                   \
-            db[j] = (T)sb;                                                                   \
-        }                                                                                    \
+        for (long long j = gg::global_thread_id(); j < D; j += gg::global_thread_count())   \
+            gg::layer_norm_dwb_column<T>(j, part_w, part_b, dw, db, chunks, D);              \
     }
 
 GG_LAYER_NORM_KERNELS(float, f32)

@@ -61,6 +61,36 @@ GG_HD void layer_norm_dx_row(const T* x, const T* dy, const T* w, T mean, T rstd
         dx[j] = layer_norm_dx(w ? dy[j] * w[j] : dy[j], (x[j] - mean) * rstd, rstd, a, c);
 }
 
+// The weight and bias gradients in two passes, with no atomics: first each chunk of `chunk`
+// rows sums dy xhat and dy of column j into part_w / part_b[c * D + j] (in double) ...
+template <typename T>
+GG_HD void layer_norm_dwb_chunk(long long c, long long j, const T* x, const T* dy, const T* mean,
+                                const T* rstd, double* part_w, double* part_b, long long rows,
+                                long long D, long long chunk) {
+    const long long end = (c + 1) * chunk < rows ? (c + 1) * chunk : rows;
+    double sw = 0, sb = 0;
+    for (long long r = c * chunk; r < end; ++r) {
+        const T g = dy[r * D + j];
+        sw += (double)g * (double)((x[r * D + j] - mean[r]) * rstd[r]);
+        sb += (double)g;
+    }
+    part_w[c * D + j] = sw;
+    part_b[c * D + j] = sb;
+}
+
+// ... then column j's chunk sums are added in order (the same bits on every run).
+template <typename T>
+GG_HD void layer_norm_dwb_column(long long j, const double* part_w, const double* part_b, T* dw,
+                                 T* db, long long chunks, long long D) {
+    double sw = 0, sb = 0;
+    for (long long c = 0; c < chunks; ++c) {
+        sw += part_w[c * D + j];
+        sb += part_b[c * D + j];
+    }
+    dw[j] = (T)sw;
+    db[j] = (T)sb;
+}
+
 }  // namespace gg
 
 #endif  // GPUGRAD_LAYER_NORM_CUH

@@ -261,29 +261,14 @@ extern "C" void layer_norm_dx_##S(const T* x, const T* dy, const T* w, const T* 
 extern "C" void layer_norm_dwb_partial_##S(const T* x, const T* dy, const T* mean,           \
                                            const T* rstd, double* part_w, double* part_b,    \
                                            long long rows, long long D, long long chunk) {   \
-    for (long long t = 0; t < (rows + chunk - 1) / chunk * D; ++t) {                         \
-        const long long c = t / D, j = t % D;                                                \
-        const long long end = (c + 1) * chunk < rows ? (c + 1) * chunk : rows;               \
-        double sw = 0, sb = 0;                                                               \
-        for (long long r = c * chunk; r < end; ++r) {                                        \
-            sw += (double)dy[r * D + j] * (double)((x[r * D + j] - mean[r]) * rstd[r]);      \
-            sb += (double)dy[r * D + j];                                                     \
-        }                                                                                    \
-        part_w[t] = sw;                                                                      \
-        part_b[t] = sb;                                                                      \
-    }                                                                                        \
+    for (long long t = 0; t < (rows + chunk - 1) / chunk * D; ++t)                           \
+        gg::layer_norm_dwb_chunk<T>(t / D, t % D, x, dy, mean, rstd, part_w, part_b, rows, D, \
+                                    chunk);                                                  \
 }                                                                                            \
 extern "C" void layer_norm_dwb_finish_##S(const double* part_w, const double* part_b, T* dw, \
                                           T* db, long long chunks, long long D) {            \
-    for (long long j = 0; j < D; ++j) {                                                      \
-        double sw = 0, sb = 0;                                                               \
-        for (long long c = 0; c < chunks; ++c) {                                             \
-            sw += part_w[c * D + j];                                                         \
-            sb += part_b[c * D + j];                                                         \
-        }                                                                                    \
-        dw[j] = (T)sw;                                                                       \
-        db[j] = (T)sb;                                                                       \
-    }                                                                                        \
+    for (long long j = 0; j < D; ++j)                                                        \
+        gg::layer_norm_dwb_column<T>(j, part_w, part_b, dw, db, chunks, D);                  \
 }                                                                                            \
 /* the block b of the kernel's grid merges the 256-element runs b, b + blocks, ...      */ \
 extern "C" void norm_partial_##S(const T* x, long long n, double p, int mode, double* partials, \
