@@ -167,6 +167,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     classes ``target`` (or class probabilities of ``input``'s shape), as PyTorch's: ``weight``,
     ``ignore_index`` and ``label_smoothing`` (the target mixed with the uniform distribution).
     The plain mean over (N, C) with integer labels is one fused kernel each way."""
+    if reduction == "mean" and weight is None and not label_smoothing and input.ndim == 2 \
+            and isinstance(target, Tensor) and target.dtype.kind in "iu":   # the fast path
+        if not _check_labels("cross_entropy", input, _as_labels(target, input), ignore_index):
+            return SoftmaxCrossEntropy()(input, target)
     check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -176,9 +180,6 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     target = _as_labels(target, input)
     scores, labels, shape = _as_rows("cross_entropy", input, target)
     ignored = _check_labels("cross_entropy", scores, labels, ignore_index)
-    if reduction == "mean" and weight is None and not label_smoothing and not ignored \
-            and shape is None:
-        return SoftmaxCrossEntropy()(scores, labels)
     logp = log_softmax(scores, axis=1)
     loss, total = _picked(logp, labels, weight, ignore_index, ignored)
     if label_smoothing:
