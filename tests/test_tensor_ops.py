@@ -63,6 +63,17 @@ def test_reductions_against_numpy(device, rng):
                                   [1, 3, 6, 10])
 
 
+def test_dim_is_an_alias_of_axis(rng):
+    a = rng.standard_normal((3, 4))
+    x = gg.tensor(a)
+    for f in (gg.softmax, F.log_softmax, gg.logsumexp, gg.cumsum, gg.var, gg.argmax):
+        np.testing.assert_array_equal(f(x, dim=0).numpy(), f(x, axis=0).numpy())
+    np.testing.assert_array_equal(x.softmax(dim=0).numpy(), x.softmax(0).numpy())
+    assert x.max(dim=1, keepdim=True).shape == (3, 1) and gg.cat([x, x], dim=1).shape == (3, 8)
+    with pytest.raises(TypeError, match="softmax: give axis or dim"):
+        gg.softmax(x, 0, dim=1)
+
+
 def test_norm_gradient_at_zero_is_zero(device):
     x = gg.zeros(3, dtype="float64", device=device, requires_grad=True)
     x.norm().backward()

@@ -19,6 +19,7 @@ from typing import Callable
 from .. import backend, kernels
 from ..autograd import Op
 from .arithmetic import Exp
+from .axes import axis_arg
 from .pointwise import elu, gelu, leaky_relu, silu, softplus
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "log_softmax_array",
@@ -173,12 +174,16 @@ def tanh(x):
     return Tanh()(x)
 
 
-def softmax(x, axis=-1):
-    return Softmax(axis)(x)
+def softmax(x, axis=None, *, dim=None):
+    """e^x / Σ e^x along ``axis`` (PyTorch's ``dim``; the last axis by default)."""
+    axis = axis_arg("softmax", axis, dim)
+    return Softmax(-1 if axis is None else axis)(x)
 
 
-def log_softmax(x, axis=-1):
-    return LogSoftmax(axis)(x)
+def log_softmax(x, axis=None, *, dim=None):
+    """log softmax(x) along ``axis`` (PyTorch's ``dim``; the last axis by default)."""
+    axis = axis_arg("log_softmax", axis, dim)
+    return LogSoftmax(-1 if axis is None else axis)(x)
 
 
 # --------------------------------------------------------------------------- the registry
