@@ -11,14 +11,13 @@ differentiable ops. Losses comparing an input with a target of its shape are in
 from __future__ import annotations
 
 from .. import backend, kernels
-from ..autograd import Op, array_of
+from ..autograd import Op
 from ..creation import tensor
-from ..tensor import Tensor
-from ..tensor import wrap
+from ..tensor import Tensor, wrap
 from .activation import log_softmax, softmax_of_input
-from .elementwise_loss import check_reduction, mse_loss, reduce_loss
+from .elementwise_loss import check_reduction, reduce_loss
 
-__all__ = ["cross_entropy", "nll_loss", "multi_margin_loss", "hinge_loss", "mse_loss"]
+__all__ = ["cross_entropy", "nll_loss", "multi_margin_loss", "hinge_loss"]
 
 
 def _check_labels(name, scores, labels, ignore_index=None):
