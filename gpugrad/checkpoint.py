@@ -82,9 +82,20 @@ def save_checkpoint(path, model, optimizer, meta: dict | None = None) -> str:
 def atomic_write(path, write) -> None:
     """Call ``write(binary_file)`` on a new temporary file in ``path``'s folder, flush it to
     disk, then rename it over ``path``: readers see the old file or the new one, never a part.
-    On any error the temporary file is removed and ``path`` is left as it was."""
+    On any error the temporary file is removed and ``path`` is left as it was; an OSError (a
+    full disk, a read-only folder) names ``path`` when it names no file of its own."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    try:
+        _write_and_rename(path, folder, write)
+    except OSError as exc:
+        if exc.errno is not None and exc.filename is None:   # ENOSPC while writing names no file
+            exc.filename = path
+        raise
+    _fsync_dir(folder)
+
+
+def _write_and_rename(path, folder, write):
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -100,7 +111,6 @@ def atomic_write(path, write) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(folder)
 
 
 def _umask() -> int:
@@ -178,19 +188,25 @@ def read_arrays(path):
             raise CheckpointError(f"checkpoint {path!r} is truncated or corrupt: it is not a complete .npz (zip) file.")
         if hasattr(path, "seek"):
             path.seek(0)
-        npz = np.load(path, allow_pickle=False)
-        with npz:
-            return {key: npz[key] for key in npz.files}  # reading checks each member's CRC
+            return _members(path)
+        with open(path, "rb") as f:   # ours to close, also when a damaged zip makes np.load fail
+            return _members(f)
     except CheckpointError:
         raise
     except PermissionError as exc:
         raise CheckpointError(f"checkpoint {path!r} cannot be read ({exc.strerror}).") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+            NotImplementedError, RuntimeError) as exc:   # a damaged member's compression or encryption flags
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if reason.startswith("Object arrays cannot be loaded"):
             raise CheckpointError(f"checkpoint {path!r} holds pickled Python objects, which gpugrad never loads "
                                   "(a gpugrad checkpoint is plain arrays).") from None
         raise CheckpointError(f"checkpoint {path!r} is truncated or corrupt and cannot be read ({reason}).") from None
+
+
+def _members(f):
+    with np.load(f, allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}  # reading checks each member's CRC
 
 
 def _head(source, n):
@@ -222,21 +238,39 @@ def read_header(path, arrays):
 
 
 def _model_state(path, header, arrays):
-    """The parameters the header lists (taken out of ``arrays``), checked against it."""
+    """The parameters the header lists (taken out of ``arrays``), checked against it: shapes
+    and dtypes as listed, floating point, and finite (a NaN or infinite weight is never resumed)."""
     model_state = OrderedDict()
     try:
-        listed = [(str(entry[0]), tuple(int(d) for d in entry[1])) for entry in header["parameters"]]
-    except (TypeError, ValueError, IndexError, KeyError):
+        listed = [(str(entry[0]), tuple(int(d) for d in entry[1]), str(entry[2]) if len(entry) > 2 else None)
+                  for entry in header["parameters"]]
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError):
         raise CheckpointError(f"checkpoint {path!r} has malformed metadata: a bad 'parameters' list.") from None
-    for name, shape in listed:
+    for name, shape, dtype in listed:
         value = arrays.pop(_MODEL + name, None)
         if value is None:
             raise CheckpointError(f"checkpoint {path!r} is incomplete: parameter {name!r} is listed but missing.")
         if value.shape != shape:
             raise CheckpointError(f"checkpoint {path!r} is inconsistent: parameter {name!r} has shape {value.shape}, "
                                   f"its metadata says {shape}.")
+        if dtype is not None and value.dtype.name != dtype:
+            raise CheckpointError(f"checkpoint {path!r} is inconsistent: parameter {name!r} has dtype {value.dtype}, "
+                                  f"its metadata says {dtype}.")
+        _check_finite_floats(path, f"parameter {name!r}", value)
         model_state[name] = value
     return model_state
+
+
+def _check_finite_floats(path, what, value):
+    """A checkpoint's array must be floating point with finite values: CheckpointError otherwise."""
+    if value.dtype.kind != "f":
+        raise CheckpointError(f"checkpoint {path!r} has {what} of dtype {value.dtype}; a floating-point array "
+                              "is expected.")
+    bad = ~np.isfinite(value)
+    if bad.any():
+        raise CheckpointError(f"checkpoint {path!r} has {int(bad.sum())} non-finite values (NaN or inf) in {what} "
+                              f"(first at index {tuple(int(i) for i in np.argwhere(bad)[0])}): it cannot be resumed; "
+                              "use an earlier checkpoint.")
 
 
 def _optim_state(path, info, arrays):
@@ -248,13 +282,17 @@ def _optim_state(path, info, arrays):
             state.setdefault(int(index), {}).update(scalars)
         for key in [k for k in arrays if k.startswith(_OPTIM)]:
             _, index, name = key.split(":", 2)
-            state.setdefault(int(index), {})[name] = arrays.pop(key)
+            value = arrays.pop(key)
+            _check_finite_floats(path, f"optimizer state {name!r} of parameter {index}", value)
+            state.setdefault(int(index), {})[name] = value
         groups = [dict(g) for g in info["param_groups"]]
         for g in groups:
             if "betas" in g:
                 g["betas"] = tuple(g["betas"])
             g["params"] = [int(i) for i in g["params"]]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise CheckpointError(f"checkpoint {path!r} has malformed optimizer state ({exc!r}).") from None
     return {"state": state, "param_groups": groups, "type": info.get("type")}
 
@@ -293,7 +331,7 @@ def restore(model, optimizer, model_state, optim_state=None, source="checkpoint"
         # names and shapes are checked above: a failure here leaves both as they were.
         try:
             optimizer.load_state_dict({"state": optim_state["state"], "param_groups": optim_state["param_groups"]})
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, NotImplementedError, RuntimeError) as exc:
             raise CheckpointError(f"{source} has optimizer state that does not fit this optimizer ({exc}).") from None
     try:
         model.load_state_dict(model_state)

@@ -116,34 +116,43 @@ def _shared_tensor(array, where):
     return wrap(array, backend.device_of(array))
 
 
-def _shape_arg(shape):
+def _shape_arg(shape, op):
+    """``shape`` (sizes, or one tuple/list of them) as a tuple of ints; TypeError naming ``op``
+    for a size that is not an int, ValueError for a negative one."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     for s in shape:
-        if not isinstance(s, numbers.Integral) or s < 0:
-            raise ValueError(f"shape must be non-negative integers, got {shape}")
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"{op}: sizes must be ints, got {s!r} ({type(s).__name__}) in {shape}")
+        if s < 0:
+            raise ValueError(f"{op}: sizes must be non-negative, got {shape}")
     return tuple(int(s) for s in shape)
 
 
-def _factory(fill, shape, dtype, device, requires_grad):
+def _factory(op, fill, shape, dtype, device, requires_grad):
     dev = backend.resolve_device(device)
     dtype = as_dtype(dtype) or np.dtype(np.float32)
+    if requires_grad and dtype.kind not in FLOAT_KINDS:
+        raise TypeError(f"{op}: only floating-point tensors can require gradients, got dtype {dtype}")
+    shape = _shape_arg(shape, op)
     with dev.context():
-        arr = fill(dev.xp, _shape_arg(shape), dtype)
+        arr = fill(dev.xp, shape, dtype)
     return wrap(arr, dev).requires_grad_(True) if requires_grad else wrap(arr, dev)
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad=False):
-    return _factory(lambda xp, s, d: xp.zeros(s, d), shape, dtype, device, requires_grad)
+    return _factory("zeros", lambda xp, s, d: xp.zeros(s, d), shape, dtype, device, requires_grad)
 
 
 def ones(*shape, dtype=None, device=None, requires_grad=False):
-    return _factory(lambda xp, s, d: xp.ones(s, d), shape, dtype, device, requires_grad)
+    return _factory("ones", lambda xp, s, d: xp.ones(s, d), shape, dtype, device, requires_grad)
 
 
 def full(shape, value, dtype=None, device=None, requires_grad=False):
-    return _factory(lambda xp, s, d: xp.full(s, value, d), (shape,) if isinstance(shape, int) else shape,
-                    dtype, device, requires_grad)
+    if isinstance(value, bool) or not isinstance(value, numbers.Number):
+        raise TypeError(f"full: the fill value must be a number, got {type(value).__name__}")
+    return _factory("full", lambda xp, s, d: xp.full(s, value, d),
+                    (shape,) if isinstance(shape, numbers.Integral) else shape, dtype, device, requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
@@ -178,20 +187,28 @@ def _draw(method):
 
 def randn(*shape, dtype=None, device=None, requires_grad=False):
     """Standard normal samples; seeded by :func:`gpugrad.manual_seed`."""
-    return _factory(_draw("standard_normal"), shape, dtype, device, requires_grad)
+    return _factory("randn", _draw("standard_normal"), shape, dtype, device, requires_grad)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1); seeded by :func:`gpugrad.manual_seed`."""
-    return _factory(_draw("random"), shape, dtype, device, requires_grad)
+    return _factory("rand", _draw("random"), shape, dtype, device, requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None, device=None):
     dev = backend.resolve_device(device)
     if stop is None:
         start, stop = 0, start
-    with dev.context():
-        arr = dev.xp.arange(start, stop, step, dtype=as_dtype(dtype))
+    for v in (start, stop, step):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"arange: start, stop and step must be numbers, got {v!r}")
+    if step == 0:
+        raise ValueError("arange: step must not be 0")
+    try:
+        with dev.context():
+            arr = dev.xp.arange(start, stop, step, dtype=as_dtype(dtype))
+    except ValueError as exc:   # more elements than an array can hold
+        raise ValueError(f"arange({start}, {stop}, {step}): {exc}") from None
     if dtype is None and arr.dtype.kind == "f":
         arr = arr.astype(np.float32)
     t = wrap(arr, dev)

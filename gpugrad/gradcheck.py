@@ -20,8 +20,22 @@ def _project(out, weights):
     return sum(float((o.array * w).sum()) for o, w in zip(out, weights))
 
 
-def _checked_inputs(inputs, name):
+def _outputs(fn, args, name):
+    """``fn(*args)`` as a tuple of Tensors; TypeError saying what ``name`` needs otherwise."""
+    out = fn(*args)
+    outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+    for k, o in enumerate(outs):
+        if not isinstance(o, Tensor):
+            which = f"output {k} of {len(outs)}" if len(outs) > 1 else "its output"
+            raise TypeError(f"{name}: fn must return a Tensor or a tuple of Tensors (computed from the "
+                            f"inputs with gpugrad ops), but {which} is {type(o).__name__}: {o!r:.60}")
+    return outs
+
+
+def _checked_inputs(fn, inputs, name):
     """(the inputs as a tuple, the indices of those that require grad: at least one)."""
+    if not callable(fn):
+        raise TypeError(f"{name}: fn must be a function of the inputs, got {type(fn).__name__}")
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if not checked:
@@ -55,7 +69,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
 
     Returns True, or raises :class:`GradcheckError` naming the worst element.
     """
-    inputs, checked = _checked_inputs(inputs, "gradcheck")
+    inputs, checked = _checked_inputs(fn, inputs, "gradcheck")
     for i in checked:
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; finite differences need float64")
@@ -65,8 +79,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
     xs = [wrap(x.array.copy(), x.device, True) if i in checked else x for i, x in enumerate(inputs)]
 
     def run(args):
-        out = fn(*args)
-        return out if isinstance(out, tuple) else (out,)
+        return _outputs(fn, args, "gradcheck")
 
     out = run(xs)
     rng = np.random.default_rng(seed)
@@ -108,10 +121,9 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-6, rtol=1e-4,
     respect to both ``x`` and ``v``: every second derivative, and every backward's linearity in
     its upstream gradient. Returns True, or raises :class:`GradcheckError`.
     """
-    inputs, checked = _checked_inputs(inputs, "gradgradcheck")
+    inputs, checked = _checked_inputs(fn, inputs, "gradgradcheck")
     with enable_grad():
-        out = fn(*inputs)
-    outs = out if isinstance(out, tuple) else (out,)
+        outs = _outputs(fn, inputs, "gradgradcheck")
     if grad_outputs is None:
         rng = np.random.default_rng(seed + 1)
         grad_outputs = tuple(
@@ -128,8 +140,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-6, rtol=1e-4,
     def first_derivative(*args):
         xs, vs = args[:n], args[n:]
         with enable_grad():
-            res = fn(*xs)
-            res = res if isinstance(res, tuple) else (res,)
+            res = _outputs(fn, xs, "gradgradcheck")
             live = [(o, v) for o, v in zip(res, vs) if o.requires_grad]
             if not live:
                 raise GradcheckError("gradgradcheck: the output does not depend on any input "

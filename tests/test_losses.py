@@ -126,7 +126,7 @@ def test_closed_forms(device):
     d = f64([0.1, -2.0])
     np.testing.assert_allclose(F.smooth_l1_loss(d, gg.zeros(2, dtype="float64", device=device),
                                                 reduction="none").numpy(), [0.005, 1.5])
-    np.testing.assert_allclose(F.l1_loss(d, 1.0).numpy(), (0.9 + 3.0) / 2)
+    np.testing.assert_allclose(F.l1_loss(d, [1.0, 1.0]).numpy(), (0.9 + 3.0) / 2)
 
 
 def test_plain_mean_cross_entropy_stays_one_fused_op(rng):

@@ -146,7 +146,7 @@ def test_activations_against_closed_forms(device, rng):
     (lambda x: F.pad(x, (4, 0), mode="reflect"), ValueError, ["pad", "reflect", "(3, 4)"]),
     (lambda x: F.pad(x, (1,)), ValueError, ["pad", "even", "(3, 4)"]),
     (lambda x: F.pad(x, (1, 1), mode="mirror"), ValueError, ["pad", "mirror"]),
-    (lambda x: x.var(dim=2), ValueError, ["var", "axis 2", "(3, 4)"]),
+    (lambda x: x.var(dim=2), IndexError, ["var", "axis 2", "(3, 4)"]),
     (lambda x: x.sum(axis=0, dim=0), TypeError, ["sum", "dim"]),
     (lambda x: gg.var(gg.tensor([1, 2])), TypeError, ["var", "int"]),
     (lambda x: x.norm(p="nuc"), ValueError, ["norm", "nuc"]),

@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["DataError", "read_idx", "load_idx_dataset", "default_data_dir", "IDX_FILES"]
+__all__ = ["DataError", "read_idx", "load_idx_dataset", "default_data_dir", "IDX_FILES", "NUM_CLASSES"]
 
 
 class DataError(ValueError):
@@ -129,6 +129,7 @@ IDX_FILES = {
 _DATASETS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist",
              "fashionmnist": "fashion-mnist"}
 _DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
+NUM_CLASSES = 10   # MNIST's digits and Fashion-MNIST's garments: labels 0 to 9
 
 
 def _dataset_name(name: str) -> str:
@@ -160,11 +161,14 @@ def _find_idx_file(data_dir: str, base: str) -> str:
     raise DataError(f"no {base} file in {data_dir!r}: looked for " + ", ".join(candidates) + ".")
 
 
-def _images_labels(images: np.ndarray, labels: np.ndarray, img_path: str, lbl_path: str):
+def _images_labels(images: np.ndarray, labels: np.ndarray, img_path: str, lbl_path: str, classes: int):
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DataError(
             f"IDX file {img_path!r} should hold unsigned-byte images of shape (N, rows, cols), "
             f"found {images.dtype} of shape {images.shape}.")
+    if images.shape[0] == 0 or images.shape[1] * images.shape[2] == 0:
+        raise DataError(f"IDX file {img_path!r} holds no images (shape {images.shape}): a dataset needs at least "
+                        "one image of at least one pixel.")
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise DataError(
             f"IDX file {lbl_path!r} should hold integer labels of shape (N,), found {labels.dtype} of shape {labels.shape}.")
@@ -172,6 +176,11 @@ def _images_labels(images: np.ndarray, labels: np.ndarray, img_path: str, lbl_pa
         raise DataError(
             f"{img_path!r} holds {images.shape[0]} images but {lbl_path!r} holds {labels.shape[0]} labels; "
             "the counts must match.")
+    bad = (labels < 0) | (labels >= classes)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise DataError(f"IDX file {lbl_path!r} holds label {int(labels[k])} (at index {k}, {int(bad.sum())} such "
+                        f"labels in all); the dataset's {classes} classes are labelled 0 to {classes - 1}.")
     X = images.reshape(images.shape[0], -1).astype(np.float32)
     X /= np.float32(255.0)
     return X, labels.astype(np.int64)
@@ -197,9 +206,9 @@ def load_idx_dataset(data_dir=None, name: str = "mnist"):
         raise DataError(f"{name} data folder {data_dir!r} does not exist.")
     paths = {key: _find_idx_file(data_dir, base) for key, base in IDX_FILES.items()}
     X_train, y_train = _images_labels(read_idx(paths["train_images"]), read_idx(paths["train_labels"]),
-                                      paths["train_images"], paths["train_labels"])
+                                      paths["train_images"], paths["train_labels"], NUM_CLASSES)
     X_test, y_test = _images_labels(read_idx(paths["test_images"]), read_idx(paths["test_labels"]),
-                                    paths["test_images"], paths["test_labels"])
+                                    paths["test_images"], paths["test_labels"], NUM_CLASSES)
     if X_train.shape[1] != X_test.shape[1]:
         raise DataError(
             f"{name} train images have {X_train.shape[1]} pixels each but test images have {X_test.shape[1]}.")

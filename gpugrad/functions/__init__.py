@@ -65,7 +65,7 @@ from . import methods  # noqa: F401  (binds Tensor's operators and op methods)
 from .activation import (ACTIVATIONS, elu, gelu, get_activation, leaky_relu, log_softmax, relu,
                          sigmoid, silu, softmax, softplus, tanh)
 from .arithmetic import (abs, add, clamp, clip, div, exp, log, maximum, minimum, mul, neg, pow, sqrt,
-                         sub, where)
+                         sub)
 from .arrange import chunk, expand, flip, repeat, repeat_interleave, split, tile, unbind
 from .broadcast import broadcast_to, sum_to
 from .einsum import einsum
@@ -75,7 +75,7 @@ from .elementwise_loss import (binary_cross_entropy, binary_cross_entropy_with_l
 from .loss import cross_entropy, hinge_loss, multi_margin_loss, nll_loss
 from .pad import pad
 from .reduction import (argmax, argmin, cumsum, logsumexp, max, mean, min, norm, std, sum, var)
-from .selection import gather, take_along_axis, take_along_dim
+from .selection import gather, take_along_axis, take_along_dim, where
 from .shape import (astype, cat, clone, concatenate, flatten, getitem, permute, reshape, squeeze,
                     stack, to_device, transpose, unflatten, unsqueeze)
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from .. import backend, kernels
 from ..autograd import Op
 from .arithmetic import Exp
-from .axes import axis_arg
 from .pointwise import elu, gelu, leaky_relu, silu, softplus
+from .promotion import as_floating
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "log_softmax_array",
            "activation_backward", "softmax_of_input", "ACTIVATIONS", "Activation",
@@ -57,7 +59,7 @@ class Sigmoid(Op):
     """y = 1 / (1 + e^-x): dx = dy * y * (1 - y), from the saved output."""
 
     def forward(self, x):
-        y = kernels.sigmoid_fwd(x)
+        y = kernels.sigmoid_fwd(as_floating(x))
         self.save_for_backward(y)
         return y
 
@@ -85,7 +87,7 @@ class Tanh(Op):
     """y = tanh x: dx = dy * (1 - y²)."""
 
     def forward(self, x):
-        y = backend.array_module(x).tanh(x)
+        y = backend.array_module(x).tanh(as_floating(x))
         self.save_for_backward(y)
         return y
 
@@ -94,9 +96,13 @@ class Tanh(Op):
         return gy * (1 - y * y)
 
 
-def _check_axis(axis, x):
-    if not -x.ndim <= axis < max(x.ndim, 1):
-        raise ValueError(f"axis {axis} is out of range for a tensor of shape {tuple(x.shape)}")
+def _softmax_input(op, axis, x):
+    """x in a floating dtype, after checking ``axis`` (an int in range) for ``op``."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: the axis must be an int, got {type(axis).__name__} {axis!r}")
+    if not -max(x.ndim, 1) <= axis < max(x.ndim, 1):   # a 0-d tensor takes 0 and -1
+        raise IndexError(f"{op}: axis {axis} is out of range for a tensor of shape {tuple(x.shape)}")
+    return as_floating(x)
 
 
 class Softmax(Op):
@@ -106,7 +112,13 @@ class Softmax(Op):
         self.axis = axis
 
     def forward(self, x):
-        _check_axis(self.axis, x)
+        x = _softmax_input("softmax", self.axis, x)
+        if x.ndim == 0:
+            self.axis = None
+        if x.size == 0:   # nothing to normalise (NumPy's max refuses an empty axis)
+            x = x.copy()
+            self.save_for_backward(x)
+            return x
         xp = backend.array_module(x)
         e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
         e /= e.sum(axis=self.axis, keepdims=True)
@@ -126,8 +138,10 @@ class LogSoftmax(Op):
         self.axis = axis
 
     def forward(self, x):
-        _check_axis(self.axis, x)
-        y = log_softmax_array(x, self.axis)
+        x = _softmax_input("log_softmax", self.axis, x)
+        if x.ndim == 0:
+            self.axis = None
+        y = log_softmax_array(x, self.axis) if x.size else x.copy()
         self.save_for_backward(y)
         return y
 
@@ -174,16 +188,23 @@ def tanh(x):
     return Tanh()(x)
 
 
-def softmax(x, axis=None, *, dim=None):
+def _softmax_axis(op, axis, dim):
+    """``axis`` (the last by default), or PyTorch's ``dim`` given for it."""
+    if dim is None:
+        return axis
+    if axis != -1:
+        raise TypeError(f"{op}: give axis or dim (its PyTorch name), not both")
+    return dim
+
+
+def softmax(x, axis=-1, *, dim=None):
     """e^x / Σ e^x along ``axis`` (PyTorch's ``dim``; the last axis by default)."""
-    axis = axis_arg("softmax", axis, dim)
-    return Softmax(-1 if axis is None else axis)(x)
+    return Softmax(_softmax_axis("softmax", axis, dim))(x)
 
 
-def log_softmax(x, axis=None, *, dim=None):
+def log_softmax(x, axis=-1, *, dim=None):
     """log softmax(x) along ``axis`` (PyTorch's ``dim``; the last axis by default)."""
-    axis = axis_arg("log_softmax", axis, dim)
-    return LogSoftmax(-1 if axis is None else axis)(x)
+    return LogSoftmax(_softmax_axis("log_softmax", axis, dim))(x)
 
 
 # --------------------------------------------------------------------------- the registry

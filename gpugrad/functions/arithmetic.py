@@ -15,9 +15,10 @@ from .. import backend
 from ..autograd import Op, array_of
 from ..tensor import Tensor
 from .broadcast import sum_to
+from .promotion import as_floating, promote_operands
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clip",
-           "clamp", "maximum", "minimum", "where"]
+           "clamp", "maximum", "minimum"]
 
 
 def _shape_of(x):
@@ -31,19 +32,33 @@ def _grad_like(g, shape, dtype):
 
 
 def _broadcasting(name, op, a, b):
+    """``op(a, b)``, with NumPy's and CuPy's errors said in the op's terms."""
     try:
         return op(a, b)
-    except ValueError:
-        raise ValueError(
-            f"{name}: shapes {tuple(_shape_of(a))} and {tuple(_shape_of(b))} cannot be broadcast together") from None
+    except ValueError as e:
+        sa, sb = tuple(_shape_of(a)), tuple(_shape_of(b))
+        try:
+            np.broadcast_shapes(sa, sb)
+        except ValueError:
+            raise ValueError(f"{name}: shapes {sa} and {sb} cannot be broadcast together") from None
+        raise ValueError(f"{name}: {e} (operands of shapes {sa} and {sb}, dtypes "
+                         f"{_dtype_name(a)} and {_dtype_name(b)})") from None
+
+
+def _dtype_name(x):
+    return str(getattr(x, "dtype", type(x).__name__))
 
 
 class _Binary(Op):
-    """Records the input shapes and dtypes that unbroadcasting the gradients needs."""
+    """Records the input shapes and dtypes that unbroadcasting the gradients needs, and
+    promotes the operands to one dtype by PyTorch's rule (:mod:`.promotion`)."""
 
-    def _keep_meta(self, a, b):
+    name = None   # the op's name in errors
+
+    def _operands(self, a, b):
         self.a_meta = (_shape_of(a), getattr(a, "dtype", None))
         self.b_meta = (_shape_of(b), getattr(b, "dtype", None))
+        return promote_operands(a, b, self.name)
 
     def _grads(self, ga, gb):
         need_a, need_b = self.needs_input_grad
@@ -55,7 +70,7 @@ class Add(_Binary):
     """z = a + b. Add gate: da = dz, db = dz (summed back over broadcast axes)."""
 
     def forward(self, a, b):
-        self._keep_meta(a, b)
+        a, b = self._operands(a, b)
         return _broadcasting("add", operator.add, a, b)
 
     def backward(self, gz):
@@ -66,7 +81,7 @@ class Sub(_Binary):
     """z = a - b: da = dz, db = -dz."""
 
     def forward(self, a, b):
-        self._keep_meta(a, b)
+        a, b = self._operands(a, b)
         return _broadcasting("sub", operator.sub, a, b)
 
     def backward(self, gz):
@@ -77,7 +92,7 @@ class Mul(_Binary):
     """z = a * b. Mul gate swaps the inputs: da = dz * b, db = dz * a."""
 
     def forward(self, a, b):
-        self._keep_meta(a, b)
+        a, b = self._operands(a, b)
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else None, b if need_a else None)
         return _broadcasting("mul", operator.mul, a, b)
@@ -88,12 +103,20 @@ class Mul(_Binary):
         return self._grads(gz * b if need_a else None, gz * a if need_b else None)
 
 
+def _true_divide(a, b):
+    """a / b; integer or bool operands divide in the default float dtype, as in PyTorch."""
+    if getattr(a, "dtype", getattr(b, "dtype", None)).kind not in "fc":
+        a = as_floating(a) if hasattr(a, "dtype") else a
+        b = as_floating(b) if hasattr(b, "dtype") else b
+    return operator.truediv(a, b)
+
+
 class Div(_Binary):
     """z = a / b: da = dz / b, db = -dz * a / b² = -dz * z / b."""
 
     def forward(self, a, b):
-        self._keep_meta(a, b)
-        z = _broadcasting("div", operator.truediv, a, b)
+        a, b = self._operands(a, b)
+        z = _broadcasting("div", _true_divide, a, b)
         self.save_for_backward(b, z if self.needs_input_grad[1] else None)
         return z
 
@@ -106,10 +129,13 @@ class Div(_Binary):
 
 
 class Pow(_Binary):
-    """z = a ** b: da = dz * b * a^(b-1), db = dz * z * log(a)."""
+    """z = a ** b: da = dz * b * a^(b-1), db = dz * z * log(a).
+
+    As in PyTorch, da = 0 where b = 0 (not 0 * 0^-1 = NaN at a = 0), and db = 0 where a = 0 and
+    b >= 0 (not 0 * log 0 = NaN): one zero base must not poison a whole step."""
 
     def forward(self, a, b):
-        self._keep_meta(a, b)
+        a, b = self._operands(a, b)
         z = _broadcasting("pow", operator.pow, a, b)
         self.save_for_backward(a, b, z)
         return z
@@ -117,11 +143,29 @@ class Pow(_Binary):
     def backward(self, gz):
         a, b, z = self.saved
         need_a, need_b = self.needs_input_grad
-        ga = gz * b * a ** (b - 1) if need_a else None
-        if need_b:   # a Python-number base: its log stays a Python float (no float64 array)
-            log_a = float(np.log(a)) if isinstance(a, (int, float)) else Log().apply(a)
-        gb = gz * z * log_a if need_b else None
+        ga = gz * b * a ** (b - 1 + _where_zero(b, gz.dtype)) if need_a else None
+        gb = gz * z * _log_base(a, b, gz.dtype) if need_b else None
         return self._grads(ga, gb)
+
+
+def _where_zero(b, dtype):
+    """1 where the exponent is 0 (so a^(b-1) becomes a^0 = 1 there, times b = 0), else 0."""
+    if isinstance(b, (int, float)):
+        return 1 if b == 0 else 0
+    b = array_of(b)
+    return (b == 0).astype(dtype)
+
+
+def _log_base(a, b, dtype):
+    """log(a), taken as 0 where a = 0 and b >= 0 (PyTorch's d(a^b)/db there)."""
+    if isinstance(a, (int, float)):   # a Python-number base: a Python float (no float64 array)
+        if a != 0:
+            return float(np.log(a))
+        b = array_of(b)
+        xp = backend.array_module(b)
+        return xp.where(b >= 0, 0, -np.inf).astype(dtype)
+    zero_base = (array_of(a) == 0) & (array_of(b) >= 0)
+    return Log().apply(a + zero_base.astype(dtype))
 
 
 class _Select(_Binary):
@@ -131,7 +175,7 @@ class _Select(_Binary):
     ufunc = None  # "maximum" or "minimum"
 
     def forward(self, a, b):
-        self._keep_meta(a, b)
+        a, b = self._operands(a, b)
         self.save_for_backward(a, b)
         xp = backend.array_module(a if hasattr(a, "shape") else b)
         return _broadcasting(self.ufunc, getattr(xp, self.ufunc), a, b)
@@ -149,29 +193,14 @@ class _Select(_Binary):
 
 
 class Maximum(_Select):
-    ufunc = "maximum"
+    ufunc = name = "maximum"
 
 
 class Minimum(_Select):
-    ufunc = "minimum"
+    ufunc = name = "minimum"
 
 
-class Where(_Binary):
-    """z = a where cond else b (cond a constant boolean array, all three broadcast): the select
-    gate routes dz to the input that was picked, da = dz where cond, db = dz where not cond."""
-
-    def __init__(self, cond):
-        self.cond = cond
-
-    def forward(self, a, b):
-        self._keep_meta(a, b)
-        xp = backend.array_module(self.cond)
-        return _broadcasting("where", lambda a, b: xp.where(self.cond, a, b), a, b)
-
-    def backward(self, gz):
-        need_a, need_b = self.needs_input_grad
-        return self._grads(Where(self.cond).apply(gz, 0.0) if need_a else None,
-                           Where(self.cond).apply(0.0, gz) if need_b else None)
+Add.name, Sub.name, Mul.name, Div.name, Pow.name = "add", "sub", "mul", "div", "pow"
 
 
 class Neg(Op):
@@ -188,7 +217,7 @@ class Exp(Op):
     """y = e^x: dx = dy * y (keeps the output)."""
 
     def forward(self, x):
-        y = backend.array_module(x).exp(x)
+        y = backend.array_module(x).exp(as_floating(x))
         self.save_for_backward(y)
         return y
 
@@ -201,6 +230,7 @@ class Log(Op):
     """y = ln x: dx = dy / x."""
 
     def forward(self, x):
+        x = as_floating(x)
         self.save_for_backward(x)
         return backend.array_module(x).log(x)
 
@@ -213,7 +243,7 @@ class Sqrt(Op):
     """y = √x: dx = dy / (2y)."""
 
     def forward(self, x):
-        y = backend.array_module(x).sqrt(x)
+        y = backend.array_module(x).sqrt(as_floating(x))
         self.save_for_backward(y)
         return y
 
@@ -286,29 +316,6 @@ def neg(x):
     return Neg()(x)
 
 
-def where(condition, input=None, other=None):  # noqa: A002 (PyTorch's names)
-    """Elements of ``input`` where ``condition`` (a boolean tensor) holds, else of ``other``;
-    the three broadcast together, and ``input`` / ``other`` may be numbers. ``where(condition)``
-    alone gives the indices of its true elements, one integer tensor per axis (NumPy's
-    ``nonzero``)."""
-    if not isinstance(condition, Tensor):
-        raise TypeError(f"where: condition must be a boolean Tensor, got {type(condition).__name__}")
-    if condition.dtype != np.bool_:
-        raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype} "
-                        "(compare it, e.g. x > 0, or cast it with .astype(bool))")
-    dev = condition.device
-    if input is None and other is None:
-        return tuple(Tensor(i) for i in dev.xp.nonzero(condition.array))
-    if input is None or other is None:
-        raise TypeError("where: give both input and other, or neither")
-    for t in (input, other):
-        if isinstance(t, Tensor) and t.device is not dev:
-            raise RuntimeError(f"where: condition is on {dev} but a value is on {t.device}")
-    if not isinstance(input, Tensor) and not isinstance(other, Tensor):   # two numbers
-        return Tensor(dev.xp.where(condition.array, input, other))
-    return Where(condition.array)(input, other)
-
-
 def exp(x):
     return Exp()(x)
 
@@ -325,17 +332,26 @@ def abs(x):  # noqa: A001
     return Abs()(x)
 
 
-def clip(x, lo=None, hi=None):
+def _check_bounds(op, lo, hi, tensors_too=False):
     if lo is None and hi is None:
-        raise ValueError("clip: give at least one of min and max")
+        raise ValueError(f"{op}: give at least one of min and max")
+    for bound in (lo, hi):
+        if bound is None or (tensors_too and isinstance(bound, Tensor)):
+            continue
+        if isinstance(bound, bool) or not isinstance(bound, (int, float, np.number)):
+            raise TypeError(f"{op}: bounds must be numbers{' or Tensors' if tensors_too else ''}, "
+                            f"got {type(bound).__name__} {bound!r}")
+
+
+def clip(x, lo=None, hi=None):
+    _check_bounds("clip", lo, hi)
     return Clip(lo, hi)(x)
 
 
 def clamp(x, min=None, max=None):  # noqa: A002 (PyTorch's names)
     """PyTorch's clamp: ``clip`` for number bounds; a Tensor bound is an elementwise
     ``maximum`` / ``minimum`` (broadcast, differentiable in both)."""
-    if min is None and max is None:
-        raise ValueError("clamp: give at least one of min and max")
+    _check_bounds("clamp", min, max, tensors_too=True)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         y = x if min is None else maximum(x, min)
         return y if max is None else minimum(y, max)

@@ -28,19 +28,22 @@ def keepdims_arg(op, keepdims, keepdim):
 
 
 def reduction_axes(axis, ndim, shape, op="reduction"):
-    """``axis`` (an int, a sequence of ints, or None for all) as a sorted tuple of
-    non-negative ints; ValueError naming ``op`` and the shape for one out of range or repeated."""
+    """Normalise ``axis`` to a sorted tuple of non-negative ints (None -> all axes). A 0-d
+    tensor takes 0 and -1 (and reduces nothing), as in PyTorch. TypeError naming ``op`` for an
+    axis that is not an int, IndexError for one out of range, ValueError for a repeat."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (list, tuple)) else (axis,)
     out = []
     for a in axes:
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor of shape {tuple(shape)}")
-        out.append(int(a) % ndim if ndim else 0)
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{op}: an axis must be an int or a tuple of ints, got {axis!r}")
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise IndexError(f"{op}: axis {a} is out of range for a tensor of shape {tuple(shape)}")
+        out.append(int(a) % ndim if ndim else None)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis}")
-    return tuple(sorted(out))
+    return tuple(sorted(a for a in out if a is not None))
 
 
 def keepdims_shape(shape, axes):

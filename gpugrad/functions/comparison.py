@@ -2,8 +2,11 @@
 ``>=``)."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..tensor import Tensor, wrap
+from .promotion import promote_operands
 
 __all__ = ["equal", "not_equal", "less", "less_equal", "greater", "greater_equal"]
 
@@ -15,7 +18,13 @@ def _compare(name, a, b):
         b = b.array
     elif backend.is_array(b):
         raise TypeError(f"{name}: wrap the raw array operand with gg.tensor(...)")
-    return wrap(getattr(a.device.xp, name)(a.array, b), a.device)
+    x, y = promote_operands(a.array, b, name)
+    try:
+        np.broadcast_shapes(x.shape, getattr(y, "shape", ()))
+    except ValueError:
+        raise ValueError(f"{name}: shapes {tuple(x.shape)} and {tuple(getattr(y, 'shape', ()))} "
+                         "cannot be broadcast together") from None
+    return wrap(getattr(a.device.xp, name)(x, y), a.device)
 
 
 def _comparison(name):

@@ -11,9 +11,9 @@ import numpy as np
 
 from ..creation import tensor
 from ..tensor import Tensor
-from .arithmetic import abs, clamp, log, where
-from .broadcast import broadcast_to
+from .arithmetic import abs, clamp, log
 from .pointwise import softplus
+from .selection import where
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "reduce_loss", "REDUCTIONS"]
@@ -26,10 +26,13 @@ def check_reduction(op, reduction):
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def reduce_loss(loss, reduction):
+def reduce_loss(loss, reduction, op="loss"):
     """The per-element ``loss`` as ``reduction`` says: its mean, its sum, or itself."""
     if reduction == "none":
         return loss
+    if reduction == "mean" and loss.numel() == 0:
+        raise ValueError(f"{op}: the mean over an empty input of shape {loss.shape} is "
+                         "undefined; use reduction='sum' or 'none'")
     return loss.mean() if reduction == "mean" else loss.sum()
 
 
@@ -38,8 +41,9 @@ def _pair(op, input, target, reduction):  # noqa: A002 (PyTorch's names)
     check_reduction(op, reduction)
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
-    if not isinstance(target, Tensor):      # numbers or arrays: broadcast to the input
-        target = broadcast_to(tensor(target, dtype=input.dtype, device=input.device), input.shape)
+    if not isinstance(target, Tensor):   # a list, an ndarray, a number: the same shape rule
+        target = tensor(target, dtype=input.dtype if input.dtype.kind == "f" else None,
+                        device=input.device)
     if target.shape != input.shape:
         raise ValueError(f"{op}: input of shape {input.shape} and target of shape "
                          f"{target.shape} differ")
@@ -64,7 +68,7 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002
     """Mean squared error: (input - target)², reduced."""
     target = _pair("mse_loss", input, target, reduction)
     diff = input - target
-    return reduce_loss(diff * diff, reduction)
+    return reduce_loss(diff * diff, reduction, "mse_loss")
 
 
 def l1_loss(input, target, reduction="mean"):  # noqa: A002

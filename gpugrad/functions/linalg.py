@@ -13,12 +13,16 @@ from .. import kernels
 from ..autograd import Op
 from .activation import activation_backward, get_activation
 from .broadcast import sum_to
+from .promotion import promote_operands
 from .shape import Transpose
 
 __all__ = ["matmul", "linear"]
 
 
 def _check_matmul(a, b):
+    for x in (a, b):
+        if not hasattr(x, "ndim"):
+            raise TypeError(f"matmul: both operands must be tensors, got {type(x).__name__}")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least one dimension, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     k_a = a.shape[-1]
@@ -33,10 +37,12 @@ class MatMul(Op):
 
     def forward(self, a, b):
         _check_matmul(a, b)
+        a_dtype, b_dtype = a.dtype, b.dtype
+        a, b = promote_operands(a, b, "matmul")   # PyTorch's rule: int64 @ float32 is float32
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else None, b if need_a else None)
-        self.a_meta = (a.shape, a.dtype, a.ndim, _transposed(a))
-        self.b_meta = (b.shape, b.dtype, b.ndim, _transposed(b))
+        self.a_meta = (a.shape, a_dtype, a.ndim, _transposed(a))
+        self.b_meta = (b.shape, b_dtype, b.ndim, _transposed(b))
         try:
             return a @ b
         except ValueError:

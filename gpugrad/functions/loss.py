@@ -29,6 +29,11 @@ def _check_labels(name, scores, labels, ignore_index=None):
     or known bounds wider than [0, C) for a batch that may still be in range).
 
     Labels equal to ``ignore_index`` are allowed; returns whether there may be any."""
+    if not isinstance(scores, Tensor):
+        raise TypeError(f"{name}: scores must be a Tensor, got {type(scores).__name__}")
+    if scores.dtype.kind != "f":
+        raise TypeError(f"{name}: scores must be floating point, got dtype {scores.dtype} "
+                        "(as in PyTorch; cast them with .float())")
     if scores.ndim != 2:
         raise ValueError(f"{name}: expected scores of shape (batch, classes), got {tuple(scores.shape)}")
     if labels.dtype.kind not in "iu":
@@ -166,6 +171,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     classes ``target`` (or class probabilities of ``input``'s shape), as PyTorch's: ``weight``,
     ``ignore_index`` and ``label_smoothing`` (the target mixed with the uniform distribution).
     The plain mean over (N, C) with integer labels is one fused kernel each way."""
+    if reduction == "mean" and isinstance(input, Tensor) and input.ndim and input.shape[0] == 0:
+        raise ValueError(f"cross_entropy: the mean over an empty batch (logits of shape "
+                         f"{tuple(input.shape)}) is undefined; use reduction='sum' or 'none'")
     if reduction == "mean" and weight is None and not label_smoothing and input.ndim == 2 \
             and isinstance(target, Tensor) and target.dtype.kind in "iu":   # the fast path
         if not _check_labels("cross_entropy", input, _as_labels(target, input), ignore_index):

@@ -75,7 +75,7 @@ def astype(self, dtype):
 
 def where(self, condition, other):
     """PyTorch's ``x.where(condition, other)``: x where condition holds, else other."""
-    return arithmetic.where(condition, self, other)
+    return selection.where(condition, self, other)
 
 
 def expand_as(self, other):

@@ -66,7 +66,8 @@ class Mean(_Reduction):
     def forward(self, x):
         self._setup(x)
         if self.n == 0:
-            raise ValueError(f"mean over an empty axis of a tensor of shape {tuple(x.shape)}")
+            raise ValueError(f"mean: the mean over an empty axis of a tensor of shape "
+                             f"{tuple(x.shape)} is undefined")
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
@@ -79,9 +80,10 @@ class _Extremum(_Reduction):
     reducer = None
 
     def forward(self, x):
-        if x.size == 0:
-            raise ValueError(f"{self.reducer} of an empty tensor of shape {tuple(x.shape)}")
         self._setup(x)
+        if x.size == 0 and builtins.any(x.shape[a] == 0 for a in self.axes):
+            raise ValueError(f"{self.reducer}: a reduction over an empty axis of a tensor of shape "
+                             f"{tuple(x.shape)} has no identity (axes {self.axes})")
         y = getattr(x, self.reducer)(axis=self.axes, keepdims=True)
         self.save_for_backward(x, y)
         return y if self.keepdims else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in self.axes))
@@ -314,6 +316,15 @@ def _index_reduction(name, x, axis, keepdims, dim, keepdim):
     axis = axis_arg(name, axis, dim)
     keepdims = keepdims_arg(name, keepdims, keepdim)
     xp = x.device.xp
+    if axis is not None:
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"{name}: the axis must be an int or None, got {axis!r}")
+        if not -builtins.max(x.ndim, 1) <= axis < builtins.max(x.ndim, 1):
+            raise IndexError(f"{name}: axis {axis} is out of range for a tensor of shape {x.shape}")
+        if x.ndim == 0:
+            axis = None
+    if x.array.size == 0 and (axis is None or x.shape[axis] == 0):
+        raise ValueError(f"{name}: an empty axis has no {name[3:]}imum (tensor of shape {x.shape})")
     out = getattr(xp, name)(x.array, axis=axis)
     if keepdims and axis is not None:
         out = xp.expand_dims(out, axis)

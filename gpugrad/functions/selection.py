@@ -1,4 +1,4 @@
-"""Gathering along an axis: ``gather`` (PyTorch: the index may be shorter than the input off
+"""Selecting: ``where`` (elementwise, by a boolean condition), and gathering along an axis: ``gather`` (PyTorch: the index may be shorter than the input off
 the axis) and ``take_along_axis`` / ``take_along_dim`` (NumPy: the two broadcast). Their
 gradient puts each output's gradient back where it was taken from, adding where an index picks
 an element twice: a scatter-add, deterministic on the GPU too (``kernels.index_add_rows``).
@@ -12,10 +12,55 @@ import numpy as np
 from .. import backend, kernels
 from ..autograd import Op
 from ..tensor import Tensor
+from .arithmetic import _Binary, _broadcasting
 from .axes import axis_arg
 from .shape import normalize_axis
 
-__all__ = ["gather", "take_along_axis", "take_along_dim", "index_bounds", "check_index"]
+__all__ = ["where", "gather", "take_along_axis", "take_along_dim", "index_bounds", "check_index"]
+
+
+class Where(_Binary):
+    """z = a where cond else b (cond a constant boolean array, all three broadcast): the select
+    gate routes dz to the input that was picked, da = dz where cond, db = dz where not cond."""
+
+    def __init__(self, cond):
+        self.cond = cond
+
+    name = "where"
+
+    def forward(self, a, b):
+        a, b = self._operands(a, b)
+        xp = backend.array_module(self.cond)
+        return _broadcasting("where", lambda a, b: xp.where(self.cond, a, b), a, b)
+
+    def backward(self, gz):
+        need_a, need_b = self.needs_input_grad
+        return self._grads(Where(self.cond).apply(gz, 0.0) if need_a else None,
+                           Where(self.cond).apply(0.0, gz) if need_b else None)
+
+
+def where(condition, input=None, other=None):  # noqa: A002 (PyTorch's names)
+    """Elements of ``input`` where ``condition`` (a boolean tensor) holds, else of ``other``;
+    the three broadcast together, and ``input`` / ``other`` may be numbers. ``where(condition)``
+    alone gives the indices of its true elements, one integer tensor per axis (NumPy's
+    ``nonzero``)."""
+    if not isinstance(condition, Tensor):
+        raise TypeError(f"where: condition must be a boolean Tensor, got {type(condition).__name__}")
+    if condition.dtype != np.bool_:
+        raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype} "
+                        "(compare it, e.g. x > 0, or cast it with .astype(bool))")
+    dev = condition.device
+    if input is None and other is None:
+        return tuple(Tensor(i) for i in dev.xp.nonzero(condition.array))
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither")
+    for t in (input, other):
+        if isinstance(t, Tensor) and t.device is not dev:
+            raise RuntimeError(f"where: condition is on {dev} but a value is on {t.device}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):   # two numbers
+        return Tensor(dev.xp.where(condition.array, input, other))
+    return Where(condition.array)(input, other)
+
 
 
 def index_bounds(index):

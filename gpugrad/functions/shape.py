@@ -11,6 +11,7 @@ from .. import backend
 from ..autograd import Op
 from ..tensor import Tensor, bounds_in_dtype, wrap
 from .axes import axis_arg
+from .promotion import result_dtype
 
 __all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "squeeze",
            "unsqueeze", "getitem", "concatenate", "cat", "stack", "astype", "to_device",
@@ -185,7 +186,11 @@ def _keep_bounds(out, *sources):
 
 
 def reshape(x, shape):
-    return _keep_bounds(Reshape(tuple(shape))(x), x)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    for s in shape:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"reshape: sizes must be ints, got {s!r} ({type(s).__name__}) in {shape}")
+    return _keep_bounds(Reshape(shape)(x), x)
 
 
 def transpose(x, axes=None):
@@ -295,14 +300,42 @@ def getitem(x, index):
     return _keep_bounds(GetItem(index)(x), x)
 
 
-def concatenate(tensors, axis=None, *, dim=None):
-    """The tensors joined along an existing axis (0 by default; ``cat`` and ``concat`` are its
-    PyTorch names)."""
-    tensors = tuple(tensors)
+def _joined(op, tensors, axis, new_axis):
+    """Check the tensors of a concatenate/stack (``new_axis``); ``axis`` as an index of the
+    result's axes."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: takes a list or tuple of tensors, got {type(tensors).__name__}")
     if not tensors:
-        raise ValueError("concatenate needs at least one tensor")
-    axis = axis_arg("concatenate", axis, dim)
-    return _keep_bounds(Concatenate(0 if axis is None else axis)(*tensors), *tensors)
+        raise ValueError(f"{op}: needs at least one tensor")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: item {i} is a {type(t).__name__}, not a Tensor")
+    ndim_out = tensors[0].ndim + new_axis
+    if ndim_out == 0:
+        raise ValueError(f"{op}: zero-dimensional tensors cannot be concatenated (stack them)")
+    return normalize_axis(axis, ndim_out, op)
+
+
+def _common_dtype(tensors):
+    """The tensors cast to one dtype by the promotion rule (as torch.cat does)."""
+    dtype = result_dtype(*(t.array for t in tensors))
+    return [t if t.dtype == dtype else astype(t, dtype) for t in tensors]
+
+
+def _dim_alias(op, axis, dim):
+    """``axis`` (0 by default), or PyTorch's ``dim`` given for it."""
+    if dim is None:
+        return axis
+    if axis != 0:
+        raise TypeError(f"{op}: give axis or dim (its PyTorch name), not both")
+    return dim
+
+
+def concatenate(tensors, axis=0, *, dim=None):
+    """The tensors joined along an existing axis (``cat`` and ``concat`` are its PyTorch
+    names)."""
+    axis = _joined("concatenate", tensors, _dim_alias("concatenate", axis, dim), new_axis=False)
+    return _keep_bounds(Concatenate(axis)(*_common_dtype(tensors)), *tensors)
 
 
 def cat(tensors, dim=0, *, axis=None):
@@ -310,13 +343,10 @@ def cat(tensors, dim=0, *, axis=None):
     return concatenate(tensors, dim if axis is None else axis)
 
 
-def stack(tensors, axis=None, *, dim=None):
-    """The tensors (of one shape) joined along a new axis (0 by default)."""
-    tensors = tuple(tensors)
-    if not tensors:
-        raise ValueError("stack needs at least one tensor")
-    axis = axis_arg("stack", axis, dim)
-    return _keep_bounds(Stack(0 if axis is None else axis)(*tensors), *tensors)
+def stack(tensors, axis=0, *, dim=None):
+    """The tensors (of one shape) joined along a new axis."""
+    axis = _joined("stack", tensors, _dim_alias("stack", axis, dim), new_axis=True)
+    return _keep_bounds(Stack(axis)(*_common_dtype(tensors)), *tensors)
 
 
 def astype(x, dtype):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -21,11 +22,12 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=np.float32):
         super().__init__()
-        if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"Linear: sizes must be positive, got ({in_features}, {out_features})")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = _layer_size("Linear", "in_features", in_features)
+        self.out_features = _layer_size("Linear", "out_features", out_features)
         dev = backend.resolve_device(device)
         dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Linear: dtype must be a floating-point dtype (its parameters are trained), got {dtype}")
         with dev.context():
             self.weight = Parameter(dev.xp.empty((self.in_features, self.out_features), dtype))
             self.bias = Parameter(dev.xp.empty((self.out_features,), dtype)) if bias else None
@@ -44,6 +46,16 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+def _layer_size(layer, argument, value) -> int:
+    """A layer's size argument as an int >= 1: an integer (Python's or NumPy's, not a bool or a
+    float, as PyTorch refuses non-integer sizes), else TypeError; < 1, ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{layer}: {argument} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{layer}: {argument} must be >= 1, got {value}")
+    return int(value)
 
 
 class Identity(Module):

@@ -27,11 +27,13 @@ class Adagrad(Optimizer):
                 with p.device.context():
                     self.state[p] = self._init_state(p.array, group)
 
+    _state_buffers = ("sum",)
+    _state_counters = ("step",)
+
     def _check_group(self, group):
         super()._check_group(group)
-        self._check_ranges(group, lr=group["lr"] >= 0, lr_decay=group["lr_decay"] >= 0,
-                           weight_decay=group["weight_decay"] >= 0, eps=group["eps"] >= 0,
-                           initial_accumulator_value=group["initial_accumulator_value"] >= 0)
+        self._check_numbers(group, lr=">= 0", lr_decay=">= 0", weight_decay=">= 0", eps="> 0",
+                            initial_accumulator_value=">= 0")
 
     def _init_state(self, p, group):
         xp = backend.array_module(p)

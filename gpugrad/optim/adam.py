@@ -21,16 +21,18 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize, foreach=foreach,
                                       capturable=capturable, differentiable=differentiable,
                                       fused=fused, decoupled_weight_decay=decoupled_weight_decay))
 
+    _state_buffers = ("exp_avg", "exp_avg_sq")
+    _state_counters = ("step",)
+
     def _check_group(self, group):
         super()._check_group(group)
-        b1, b2 = group["betas"] = tuple(group["betas"])
-        self._check_ranges(group, lr=group["lr"] >= 0, eps=group["eps"] >= 0,
-                           betas=0 <= b1 < 1 and 0 <= b2 < 1, weight_decay=group["weight_decay"] >= 0)
+        self._check_numbers(group, lr=">= 0", eps="> 0", weight_decay=">= 0")
+        self._check_betas(group)
 
     def _init_state(self, p, group):
         xp = backend.array_module(p)

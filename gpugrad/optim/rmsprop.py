@@ -24,11 +24,13 @@ class RMSprop(Optimizer):
                                       foreach=foreach, maximize=maximize,
                                       differentiable=differentiable))
 
+    _state_buffers = ("square_avg",)
+    _state_counters = ("step",)
+
     def _check_group(self, group):
         super()._check_group(group)
-        self._check_ranges(group, lr=group["lr"] >= 0, eps=group["eps"] >= 0,
-                           momentum=group["momentum"] >= 0, alpha=group["alpha"] >= 0,
-                           weight_decay=group["weight_decay"] >= 0)
+        self._check_numbers(group, lr=">= 0", eps="> 0", momentum=">= 0", alpha="in [0, 1]",
+                            weight_decay=">= 0")
 
     def _init_state(self, p, group):
         xp = backend.array_module(p)

@@ -24,8 +24,7 @@ class SGD(Optimizer):
 
     def _check_group(self, group):
         super()._check_group(group)
-        self._check_ranges(group, lr=group["lr"] >= 0, momentum=group["momentum"] >= 0,
-                           weight_decay=group["weight_decay"] >= 0)
+        self._check_numbers(group, lr=">= 0", momentum=">= 0", dampening="", weight_decay=">= 0")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: nesterov needs momentum > 0 and dampening = 0")
 

@@ -6,30 +6,44 @@
 
 Writes to ``--out``: ``checkpoint.npz`` (model + optimizer + metadata, after every epoch),
 ``metrics.json`` (per-epoch figures, device, wall time, final accuracy) and ``curves.png``.
-Bad input (data files, checkpoints, options, a missing GPU) ends with one
-``gpugrad-train: error: ...`` line on stderr and exit status 2.
+Bad input (data files, checkpoints, options, a missing GPU, a checkpoint that cannot be
+written) ends with one ``gpugrad-train: error: ...`` line on stderr and exit status 2; a loss
+that becomes NaN or infinite ends the run with one such line and status 1, before that epoch's
+checkpoint is written, so the last good checkpoint stays.
 
 Under ``mpiexec -n N`` it trains data-parallel on N processes (see :mod:`.processes`).
 """
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import sys
 import time
 
+import numpy as np
+
 from .. import __version__, backend
-from ..checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
+from ..checkpoint import CheckpointError, restore, save_checkpoint
 from ..data import DataLoader, load_digits, load_idx_dataset, standardize
-from . import loop, report
+from . import checks, loop, report
 from .processes import SETUP_ERRORS, Processes
-from .settings import PROG, UsageError, build_parser, run_settings
+from .settings import PROG, UsageError, build_parser, format_setting, run_settings
 
 __all__ = ["main", "run", "load_data", "TrainingJob"]
 
 CHECKPOINT, METRICS, CURVES = "checkpoint.npz", "metrics.json", "curves.png"
 EVAL_BATCH_SIZE = 4096     # test-set batch size (no gradients, so it can be large)
 STD_FLOOR = 0.1            # smallest per-feature std used when scaling features
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: training stops (exit status 1) before the epoch's
+    checkpoint is written, so the last good one stays."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while training, with what was kept."""
 
 
 def load_data(dataset, data_dir):
@@ -47,18 +61,6 @@ def _check_extras():
     missing = [m for m in ("tqdm", "matplotlib") if importlib.util.find_spec(m) is None]
     if missing:
         raise UsageError(f"{PROG} needs {' and '.join(missing)}, not installed: pip install 'gpugrad[train]'")
-
-
-def _resume_from(path):
-    """The checkpoint to resume from, checked to be one of gpugrad-train's."""
-    if not os.path.exists(path):
-        raise UsageError(f"--resume: there is no checkpoint {path!r} to resume from")
-    saved = load_checkpoint(path)
-    meta = saved[2]
-    if not isinstance(meta.get("settings"), dict) or not isinstance(meta.get("epoch"), int):
-        raise CheckpointError(
-            f"checkpoint {path!r} was not written by {PROG} (no settings or epoch in its metadata).")
-    return saved
 
 
 def _writable_folder(out):
@@ -81,7 +83,7 @@ class TrainingJob:
         self.ranks = ranks = ranks if ranks is not None else Processes()
         self.device = ranks.start(args.device)
         self.ckpt_path = os.path.join(args.out, CHECKPOINT)
-        self.saved = ranks.from_rank0(_resume_from, self.ckpt_path) if args.resume else None
+        self.saved = ranks.from_rank0(checks.resume_from, self.ckpt_path) if args.resume else None
         meta = self.saved[2] if self.saved else {}
         self.settings = s = run_settings(args, meta.get("settings"), self.ckpt_path)
         given_dir = None if args.data_dir is None else os.path.abspath(args.data_dir)
@@ -90,6 +92,7 @@ class TrainingJob:
         self.history = list(meta.get("history", []))[:self.start_epoch]
         self.wall_before = float(meta.get("wall_time_s", 0.0))
         self.done = self.start_epoch >= s["epochs"]
+        self.checkpoint_epoch = self.start_epoch if self.saved else None   # the one on disk to continue from
 
     def prepare(self):
         """Load and scale the data, build the model and optimizer, restore a resumed run (every
@@ -108,14 +111,21 @@ class TrainingJob:
     def _build(self):
         s = self.settings
         X_train, y_train, X_test, y_test = load_data(s["dataset"], s["data_dir"])
+        checks.check_labels(y_train, y_test, s["dataset"])
         X_train, X_test, self.scaling = standardize(X_train, X_test, min_std=STD_FLOOR)
-        n_in, self.n_classes = X_train.shape[1], int(max(y_train.max(), y_test.max())) + 1
+        n_in, self.n_classes = X_train.shape[1], int(y_train.max()) + 1
         self.arch = loop.describe_model(n_in, s["hidden"], self.n_classes, s["activation"])
         if self.ranks.is_writer:
             _writable_folder(self.args.out)
         backend.manual_seed(s["seed"])
-        self.model = loop.build_model(n_in, s["hidden"], self.n_classes, s["activation"], device=self.device)
-        self.opt = loop.build_optimizer(s["optimizer"], self.model.parameters(), s["lr"], s["momentum"])
+        sizes = [n_in, *s["hidden"], self.n_classes]
+        checks.check_model_fits(sizes, self.device)
+        try:
+            self.model = loop.build_model(n_in, s["hidden"], self.n_classes, s["activation"], device=self.device)
+            self.opt = loop.build_optimizer(s["optimizer"], self.model.parameters(), s["lr"], s["momentum"])
+        except (MemoryError, ValueError) as exc:   # NumPy: "array is too big"; CuPy: out of memory
+            raise UsageError(f"--hidden {format_setting('hidden', s['hidden'])}: the model cannot be allocated on "
+                             f"{self.device} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         if self.saved is not None:
             self._restore()
         return (X_train, y_train), (X_test, y_test)
@@ -146,17 +156,40 @@ class TrainingJob:
         for epoch in range(self.start_epoch, stop_at):
             self.train_loader.set_epoch(epoch)   # the shuffle depends only on (seed, epoch): resumable
             bar = report.progress_bar(self.train_loader, f"epoch {epoch + 1}/{s['epochs']}") if interactive else None
-            train_loss, seconds, seen = loop.train_one_epoch(self.net, self.opt, self.train_loader, bar)
-            if bar is not None:
-                bar.close()
+            try:
+                train_loss, seconds, seen = loop.train_one_epoch(self.net, self.opt, self.train_loader, bar)
+            except loop.NonFiniteLoss as exc:
+                raise TrainingDiverged(f"epoch {epoch + 1}: {exc}; {self.kept()}") from None
+            finally:
+                if bar is not None:
+                    bar.close()
             test_loss, test_acc = loop.evaluate(self.net, self.test_loader)
+            if not math.isfinite(test_loss):   # the epoch's last update made the weights non-finite
+                raise TrainingDiverged(f"epoch {epoch + 1}: the test loss is {test_loss} after the epoch's last "
+                                       f"step (step {len(self.train_loader)}); {self.kept()}")
             self.history.append({"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
                                  "test_accuracy": test_acc, "samples_per_s": seen / seconds,
                                  "epoch_time_s": seconds, "device": str(self.device), "processes": self.ranks.size})
             if self.ranks.is_writer:
                 log(report.epoch_line(self.history[-1], s["epochs"]))
-                save_checkpoint(self.ckpt_path, self.model, self.opt, self.checkpoint_meta())
-                report.write_metrics(os.path.join(self.args.out, METRICS), self.metrics(False))
+                self.write(self.ckpt_path, save_checkpoint, self.model, self.opt, self.checkpoint_meta())
+                self.checkpoint_epoch = epoch + 1
+                self.write(os.path.join(self.args.out, METRICS), report.write_metrics, self.metrics(False))
+
+    def write(self, path, writer, *args):
+        """``writer(path, *args)``: an OSError (a full disk, a read-only folder) is one line saying
+        what could not be written and what is kept (every file is written atomically)."""
+        try:
+            writer(path, *args)
+        except OSError as exc:
+            raise CheckpointError(f"cannot write {path!r} ({exc.strerror or exc}); {self.kept()}") from None
+
+    def kept(self) -> str:
+        """What is on disk to continue from, said truthfully."""
+        if self.checkpoint_epoch is None:
+            return "no epoch of this run finished, so no checkpoint was written"
+        return (f"the checkpoint of epoch {self.checkpoint_epoch} in {self.args.out} is kept as it was "
+                f"(continue with --resume)")
 
     def checkpoint_meta(self):
         mean, std = self.scaling
@@ -188,10 +221,10 @@ class TrainingJob:
         completed = len(self.history) >= s["epochs"]
         if not self.ranks.is_writer:
             return
-        report.save_curves(os.path.join(out, CURVES), self.history,
-                           f"{s['dataset']}: {self.arch}, {s['optimizer']}, on {self.where()}")
+        self.write(os.path.join(out, CURVES), report.save_curves, self.history,
+                   f"{s['dataset']}: {self.arch}, {s['optimizer']}, on {self.where()}")
         doc = self.metrics(completed)
-        report.write_metrics(os.path.join(out, METRICS), doc)
+        self.write(os.path.join(out, METRICS), report.write_metrics, doc)
         accuracy = 100 * doc["final_test_accuracy"]
         if completed:
             print(f"test accuracy {accuracy:.2f}% after {len(self.history)} epochs on {self.where()} "
@@ -211,11 +244,17 @@ def run(args, ranks=None) -> int:
             print(f"{PROG}: {job.ckpt_path} already has {job.start_epoch} epochs (--epochs "
                   f"{job.settings['epochs']}); nothing to do (pass a larger --epochs to train further)", flush=True)
         return 0
-    job.prepare()
-    interactive = job.ranks.is_writer and sys.stdout.isatty()
-    if interactive:
-        job.announce()
-    job.train(_logger(interactive), interactive)
+    try:
+        job.prepare()
+        interactive = job.ranks.is_writer and sys.stdout.isatty()
+        if interactive:
+            job.announce()
+        # the loop checks the loss itself (TrainingDiverged, one line): NumPy's warnings about the
+        # overflows and NaNs of a diverging run would only add lines before it
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            job.train(_logger(interactive), interactive)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; {job.kept()}") from None
     job.finish()
     return 0
 
@@ -240,8 +279,10 @@ def main(argv=None) -> int:
         return run(args, ranks)
     except SETUP_ERRORS as exc:
         return ranks.fail(f"{PROG}: error: {exc}", 2, agreed=ranks.setting_up)
+    except TrainingDiverged as exc:  # found after the epoch's figures are summed: on every rank at once
+        return ranks.fail(f"{PROG}: error: {exc}", 1, agreed=True)
     except MemoryError as exc:  # CUDA out of memory: gpugrad's message says what to do
         return ranks.fail(f"{PROG}: error: {exc}", 1)
-    except KeyboardInterrupt:
-        return ranks.fail(f"\n{PROG}: interrupted; the last finished epoch's checkpoint is kept (continue with "
-                          "--resume)", 130, every_rank=True)
+    except KeyboardInterrupt as exc:
+        what = str(exc) if isinstance(exc, Interrupted) else "interrupted before training began; nothing was written"
+        return ranks.fail(f"\n{PROG}: {what}", 130, every_rank=True)

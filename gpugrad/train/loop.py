@@ -12,6 +12,7 @@ report the figures one process would.
 """
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -20,11 +21,22 @@ from .. import backend, creation, distributed, nn, optim
 from ..autograd import no_grad
 from ..functions import loss as losses
 from ..functions.reduction import argmax
+from ..functions.shape import stack
 
-__all__ = ["PROGRESS_EVERY", "train_step", "train_one_epoch", "evaluate", "build_model",
+__all__ = ["PROGRESS_EVERY", "NonFiniteLoss", "train_step", "train_one_epoch", "evaluate", "build_model",
            "build_optimizer", "describe_model"]
 
 PROGRESS_EVERY = 10        # batches between reads of the running loss (each read is a host sync)
+
+
+class NonFiniteLoss(ArithmeticError):
+    """The loss became NaN or infinite: the weights are no longer usable (a learning rate too
+    large, or bad data). ``step`` is the 1-based batch of the epoch where it first happened
+    (None when it happened on another process of a data-parallel job)."""
+
+    def __init__(self, message, step=None):
+        super().__init__(message)
+        self.step = step
 
 
 def train_step(model, opt, xb, yb, loss_fn=losses.cross_entropy, loss_weight=1.0):
@@ -80,16 +92,31 @@ def train_one_epoch(model, opt, loader, progress=None):
     seen = 0
     weight = getattr(loader.batch_sampler, "loss_weight", lambda step: 1.0)   # DistributedBatchSampler's share
     batches = progress if progress is not None else loader
+    batch_losses = []   # each batch's loss, still on the device: read only to find a non-finite one
     for i, (xb, yb) in enumerate(batches, 1):
         loss = train_step(model, opt, xb, yb, loss_weight=weight(i - 1))
-        loss_sum = loss_sum + loss.detach() * len(yb)
+        batch_losses.append(loss.detach())
+        loss_sum = loss_sum + batch_losses[-1] * len(yb)
         seen += len(yb)
         if progress is not None and i % PROGRESS_EVERY == 0:
             progress.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", refresh=False)
     backend.synchronize(loader.device)   # all queued work done: the time below is real
     seconds = time.perf_counter() - start
     total, seen = _sum_over_ranks(loader, loss_sum.item(), seen)
+    if not math.isfinite(total):   # the same on every rank: the figures are summed over them
+        raise _non_finite(batch_losses, total)
     return total / seen, seconds, int(seen)
+
+
+def _non_finite(batch_losses, total) -> NonFiniteLoss:
+    """The error for an epoch whose loss is not finite, naming the first batch whose loss was
+    not (one host read, made only when the epoch's loss already is not finite)."""
+    values = backend.to_numpy(stack(batch_losses).array) if batch_losses else np.zeros(0)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if not bad.size:
+        return NonFiniteLoss(f"the training loss is {total} (it became non-finite on another process)")
+    step = int(bad[0]) + 1
+    return NonFiniteLoss(f"the training loss became {values[bad[0]]} at step {step} of {len(batch_losses)}", step)
 
 
 def evaluate(model, loader):

@@ -7,7 +7,10 @@ import sys
 
 from ..checkpoint import atomic_write
 
-__all__ = ["progress_bar", "epoch_line", "write_metrics", "save_curves"]
+__all__ = ["EPOCH_FIGURES", "progress_bar", "epoch_line", "write_metrics", "save_curves"]
+
+#: The figures of each epoch's record that the epoch line and the curves read.
+EPOCH_FIGURES = ("epoch", "train_loss", "test_loss", "test_accuracy", "samples_per_s")
 
 
 def progress_bar(loader, desc, **options):

@@ -14,7 +14,7 @@ from ..checkpoint import CheckpointError
 from ..functions.activation import ACTIVATIONS
 
 __all__ = ["PROG", "DEFAULTS", "LR_DEFAULTS", "RESUME_KEYS", "DEFAULT_OUT", "UsageError",
-           "build_parser", "run_settings", "run_device", "format_setting"]
+           "build_parser", "run_settings", "check_saved_settings", "run_device", "format_setting"]
 
 PROG = "gpugrad-train"
 DEFAULT_OUT = os.path.join("runs", "gpugrad-train")
@@ -53,28 +53,45 @@ def _number(cast, ok, what):
     return parse
 
 
-_positive_int = _number(int, lambda v: v > 0, "a positive integer")
-_non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-_positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
-_momentum = _number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
+# Each numeric setting's type, range and description: the command line's parsers and the check
+# of a resumed checkpoint's settings (check_saved_settings) are made from this one table.
+NUMBERS = {
+    "batch_size": (int, lambda v: v > 0, "a positive integer"),
+    "epochs": (int, lambda v: v > 0, "a positive integer"),
+    "stop_after": (int, lambda v: v > 0, "a positive integer"),
+    "seed": (int, lambda v: 0 <= v < 2**64, "an integer in [0, 2**64)"),
+    "lr": (float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    "momentum": (float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)"),
+}
+_positive_int = _number(*NUMBERS["batch_size"])
+_seed = _number(*NUMBERS["seed"])
+_positive_float = _number(*NUMBERS["lr"])
+_momentum = _number(*NUMBERS["momentum"])
+DATASETS = ("digits", "mnist", "fashion-mnist")
+OPTIMIZERS = ("sgd", "adam")
 
 
 def _hidden(text):
-    """'256,128' -> [256, 128]; '' or 'none' -> [] (a linear classifier)."""
-    text = text.strip().lower()
-    if text in ("", "none"):
+    """'256,128' -> [256, 128]; 'none' -> [] (a linear classifier). Every comma-separated part
+    must be a positive integer: '', ' ', ',', '32,,16' and 'abc' are refused, never read as
+    'none' (an empty part is a typo, not a request for a linear model)."""
+    cleaned = text.strip().lower()
+    if cleaned == "none":
         return []
+    parts = [part.strip() for part in cleaned.split(",")]
+    if not cleaned or any(not part for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes like 256,128 (or 'none' for a linear classifier), got {text!r}")
     sizes = []
-    for part in text.replace(" ", ",").split(","):
-        if not part:
-            continue
+    for part in parts:
         try:
             size = int(part)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected comma-separated layer sizes like 256,128, got {text!r}") from None
+                f"expected comma-separated layer sizes like 256,128 (or 'none'), got {text!r}: {part!r} is "
+                "not an integer") from None
         if size <= 0:
-            raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {size}")
+            raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {size} in {text!r}")
         sizes.append(size)
     return sizes
 
@@ -89,10 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Train an MLP classifier with gpugrad on real data, on the best device present, "
                     "with a progress bar, a checkpoint after every epoch, metrics.json and curves.png.",
-        epilog="Errors (bad data files, bad checkpoints, bad options, no GPU for --device cuda) print one "
-               "line and exit with status 2.")
+        epilog="Errors (bad data files, bad checkpoints, bad options, no GPU for --device cuda, a checkpoint "
+               "that cannot be written) print one line and exit with status 2. A loss that becomes NaN or "
+               "infinite stops the run with one line and status 1, keeping the last good checkpoint.")
     d = DEFAULTS
-    p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"], default=None,
+    p.add_argument("--dataset", choices=DATASETS, default=None,
                    help=f"digits: scikit-learn's 8x8 handwritten digits, no download; mnist, fashion-mnist: "
                         f"MNIST-format IDX files from --data-dir (default: {d['dataset']})")
     p.add_argument("--data-dir", default=None, metavar="DIR",
@@ -112,14 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "or the checkpoint's)")
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: " + ", ".join(f"{v:g} for {k}" for k, v in LR_DEFAULTS.items()) + ")")
-    p.add_argument("--optimizer", choices=["sgd", "adam"], default=None,
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                    help=f"optimizer (default: {d['optimizer']}); sgd uses --momentum")
     p.add_argument("--momentum", type=_momentum, default=None,
                    help=f"SGD momentum (default: {d['momentum']})")
     p.add_argument("--device", default=None,
                    help="cpu, cuda, cuda:N or auto (default: $GPUGRAD_DEVICE, else auto: CUDA when CuPy "
                         "sees a GPU, else the CPU)")
-    p.add_argument("--seed", type=_non_negative_int, default=None,
+    p.add_argument("--seed", type=_seed, default=None,
                    help=f"seeds the initial weights and each epoch's shuffle (default: {d['seed']})")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help="output folder for checkpoint.npz, metrics.json and curves.png; a checkpoint "
@@ -142,6 +160,7 @@ def run_settings(args, saved=None, ckpt_path=None) -> dict:
     """The run's settings: the command line's, else the checkpoint's (resume), else DEFAULTS.
     Raises CheckpointError when the command line contradicts the checkpoint being resumed."""
     given = {k: getattr(args, k) for k in DEFAULTS}
+    _check_momentum_is_for_sgd(given, saved)
     if saved is not None:
         for key in RESUME_KEYS:
             if given[key] is not None and key in saved and given[key] != saved[key]:
@@ -161,6 +180,58 @@ def run_settings(args, saved=None, ckpt_path=None) -> dict:
         settings["lr"] = LR_DEFAULTS[settings["optimizer"]]
     settings["hidden"] = [int(h) for h in settings["hidden"]]
     return settings
+
+
+def _check_momentum_is_for_sgd(given, saved):
+    """--momentum with Adam would be ignored (PyTorch's Adam has no momentum): refuse it."""
+    if given["momentum"] is None:
+        return
+    if given["optimizer"] is not None:
+        optimizer, whose = given["optimizer"], ""
+    elif saved is not None and "optimizer" in saved:
+        optimizer, whose = saved["optimizer"], " (the checkpoint's)"
+    else:
+        optimizer, whose = DEFAULTS["optimizer"], " (the default)"
+    if optimizer != "sgd":
+        raise UsageError(f"--momentum is for --optimizer sgd, and this run uses --optimizer {optimizer}{whose}: "
+                         "leave --momentum out, or pass --optimizer sgd")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _saved_setting_problem(key, value):
+    """What is wrong with a checkpoint's setting ``key`` (None when it is valid)."""
+    if key in NUMBERS:
+        cast, ok, what = NUMBERS[key]
+        typed = _is_int(value) or (cast is float and isinstance(value, float))
+        return None if typed and ok(value) else what
+    choices = {"dataset": DATASETS, "optimizer": OPTIMIZERS, "activation": tuple(sorted(ACTIVATIONS))}
+    if key in choices:
+        return None if value in choices[key] else "one of " + ", ".join(choices[key])
+    if key == "hidden":
+        ok = isinstance(value, list) and all(_is_int(h) and h > 0 for h in value)
+        return None if ok else "a list of positive layer sizes"
+    if key == "data_dir":
+        return None if value is None or isinstance(value, str) else "a folder name or null"
+    return None
+
+
+def check_saved_settings(saved, path) -> None:
+    """Refuse (CheckpointError naming the field) a resumed checkpoint's settings that are
+    missing or out of range: a hand-edited ``hidden="abc"`` or ``epochs=-5`` must not reach
+    the model or the loop."""
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"checkpoint {path!r} was not written by {PROG} (no settings in its metadata).")
+    missing = [key for key in (*RESUME_KEYS, "epochs") if key not in saved]
+    if missing:
+        raise CheckpointError(f"checkpoint {path!r} is incomplete: its settings have no {', '.join(missing)}.")
+    for key, value in saved.items():
+        problem = _saved_setting_problem(key, value)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint {path!r} has a bad setting in its metadata: {key} is {value!r}, "
+                                  f"expected {problem}.")
 
 
 def run_device(spec):

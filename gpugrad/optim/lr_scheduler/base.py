@@ -10,6 +10,7 @@ schedule has one.
 """
 from __future__ import annotations
 
+import numbers
 import types
 import warnings
 
@@ -98,6 +99,25 @@ class LRScheduler:
                 if key not in ("optimizer", "lr_lambdas", "_schedulers")}
 
     def load_state_dict(self, state_dict):
+        """Restore what :meth:`state_dict` gave, checked first: a dict of this scheduler's own
+        keys, ``last_epoch`` an integer >= -1 and ``base_lrs`` one real number per parameter
+        group (TypeError/ValueError naming the scheduler and the key otherwise)."""
+        what = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{what}: expected a dict (as state_dict() gives), got {type(state_dict).__name__}")
+        own = self.state_dict()
+        unknown = sorted(map(str, set(state_dict) - set(own)))
+        if unknown:
+            raise ValueError(f"{what}: unknown keys {unknown}; a {type(self).__name__}'s state has {sorted(own)}")
+        epoch = state_dict.get("last_epoch", -1)
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < -1:
+            raise ValueError(f"{what}: last_epoch must be an integer >= -1, got {epoch!r}")
+        groups = len(self.optimizer.param_groups)
+        base_lrs = state_dict.get("base_lrs", [0.0] * groups)
+        if not isinstance(base_lrs, (list, tuple)) or len(base_lrs) != groups or not all(
+                isinstance(lr, numbers.Real) and not isinstance(lr, bool) for lr in base_lrs):
+            raise ValueError(f"{what}: base_lrs must be a list of {groups} numbers (one per parameter "
+                             f"group), got {base_lrs!r}")
         self.__dict__.update({k: v for k, v in state_dict.items()
                               if k not in ("lr_lambdas", "_schedulers")})
 

@@ -29,9 +29,13 @@ class _Composite(LRScheduler):
         return {**super().state_dict(), "_schedulers": [s.state_dict() for s in self._schedulers]}
 
     def load_state_dict(self, state_dict):
+        saved = state_dict.get("_schedulers") if isinstance(state_dict, dict) else []
+        if isinstance(state_dict, dict) and (not isinstance(saved, list) or len(saved) != len(self._schedulers)):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: '_schedulers' must be a list of the "
+                             f"{len(self._schedulers)} schedulers' state dicts, got {saved!r:.80}")
         super().load_state_dict(state_dict)
-        for s, saved in zip(self._schedulers, state_dict["_schedulers"]):
-            s.load_state_dict(saved)
+        for s, saved_state in zip(self._schedulers, saved):
+            s.load_state_dict(saved_state)
 
 
 class SequentialLR(_Composite):

@@ -1,0 +1,346 @@
+"""Property test of the public op boundary (issue 12): random shapes (empty and 0-d ones
+included), dtypes, axes and arguments, right and wrong, for every public op.
+
+Each example either agrees with NumPy's forward result, or raises one of ValueError, TypeError,
+IndexError or RuntimeError whose message names the op: never another exception type, never a
+NumPy warning, never a refusal where the reference (NumPy, spelt with PyTorch's meaning where the
+two differ) has a well-defined answer, unless the op's spec says why gpugrad refuses.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import gpugrad as gg
+import gpugrad.nn.functional as F
+
+ALLOWED = (ValueError, TypeError, IndexError, RuntimeError)
+DTYPES = ("float32", "float64", "int64", "bool")
+EXAMPLES = 60   # per op; the table below has more than 40 ops: over 2,000 examples in all
+
+shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
+axes = st.one_of(st.none(), st.integers(-5, 5), st.lists(st.integers(-4, 4), max_size=3).map(tuple),
+                 st.sampled_from([1.0, "1", True]))
+dims = st.one_of(st.integers(-5, 5), st.sampled_from([1.0, "0", None]))
+
+
+@dataclass
+class Spec:
+    """One public op: ``run(args)`` calls gpugrad, ``ref(args)`` the NumPy reference on the
+    same arguments as arrays; ``args`` draws the arguments; ``names`` are what an error must
+    mention (the op's name by default); ``refuses(args)`` says where gpugrad refuses on purpose
+    (with the reason in a comment) although NumPy has an answer."""
+
+    name: str
+    args: st.SearchStrategy
+    run: object
+    ref: object
+    names: tuple = ()
+    refuses: object = field(default=lambda *a: False)
+    compare_values: bool = True   # False for random draws: shapes only
+
+
+def _array(shape, dtype, seed, domain="any"):
+    rng = np.random.default_rng(seed)
+    if dtype == "bool":
+        return np.asarray(rng.random(shape) < 0.5)
+    if dtype == "int64":
+        lo = 1 if domain == "positive" else -4
+        return np.asarray(rng.integers(lo, 5, size=shape), np.int64)
+    lo = 0.5 if domain == "positive" else -3.0
+    return np.asarray(rng.uniform(lo, 3.0, size=shape), dtype)
+
+
+def tensors(dtypes=DTYPES, domain="any", shape=shapes):
+    return st.builds(lambda s, d, seed: _array(s, d, seed, domain), shape, st.sampled_from(dtypes),
+                     st.integers(0, 2**32 - 1))
+
+
+def _to_gg(x):
+    return gg.tensor(x) if isinstance(x, np.ndarray) else x
+
+
+def _numpy(out):
+    if isinstance(out, (tuple, list)):
+        return [_numpy(o) for o in out]
+    return out.numpy() if isinstance(out, gg.Tensor) else np.asarray(out)
+
+
+# ------------------------------------------------------------------ references with PyTorch's meaning
+
+def _np_axis(axis):
+    """NumPy accepts True as axis 1 and refuses 1.0 and '1'; gpugrad refuses them all."""
+    if isinstance(axis, (bool, float, str)) or (isinstance(axis, tuple) and any(isinstance(a, bool) for a in axis)):
+        raise TypeError("not an axis")
+    return axis
+
+
+def _float(x):
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
+def _reduce(name):
+    def ref(x, axis, keepdims):
+        axis = _np_axis(axis)
+        if x.ndim == 0 and axis is not None:   # PyTorch: a 0-d tensor takes dims 0 and -1
+            for a in (axis if isinstance(axis, tuple) else (axis,)):
+                if a not in (0, -1):
+                    raise IndexError("dim out of range")
+            if isinstance(axis, tuple) and len(set(axis)) != len(axis):
+                raise ValueError("repeated dim")
+            axis = None
+        return getattr(np, name)(x, axis=axis, keepdims=keepdims)
+    return ref
+
+
+def _dim(axis, x):
+    """PyTorch's dim: an int (None refused); a 0-d tensor takes 0 and -1."""
+    if axis is None or isinstance(axis, bool) or not isinstance(axis, int):
+        raise TypeError("not a dim")
+    if x.ndim == 0 and axis in (0, -1):
+        return None
+    return axis
+
+
+def _softmax(x, axis):
+    x, axis = _float(x), _dim(axis, x)
+    m = x.max(axis=axis, keepdims=True) if x.size else x
+    e = np.exp(x - m)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis):
+    x, axis = _float(x), _dim(axis, x)
+    m = x.max(axis=axis, keepdims=True) if x.size else x
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+def _flatten(x, start, end):
+    n = max(x.ndim, 1)
+    for d in (start, end):
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise TypeError
+        if not -n <= d < n:
+            raise IndexError
+    s, e = start % n, end % n
+    if s > e:
+        raise ValueError
+    if x.ndim == 0:
+        return x.reshape(1)
+    return x.reshape(x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
+
+
+def _swap(x, d0, d1):
+    n = max(x.ndim, 1)
+    for d in (d0, d1):
+        if isinstance(d, bool) or not isinstance(d, int) or not -n <= d < n:
+            raise IndexError
+    return np.swapaxes(x, d0, d1) if x.ndim else x
+
+
+def _concat_ref(fn):
+    def ref(xs, axis):   # PyTorch's cat and stack take an int dim (NumPy's None flattens)
+        if axis is None:
+            raise TypeError("not a dim")
+        return fn(xs, axis=_np_axis(axis))
+    return ref
+
+
+def _matmul_ref(a, b):
+    if a.dtype == bool and b.dtype == bool:
+        return (a.astype(np.int64) @ b.astype(np.int64)).astype(bool)
+    return a @ b
+
+
+def _mse_ref(x, target):
+    target = np.asarray(target)
+    if target.shape != x.shape:
+        raise ValueError("shapes differ")
+    return ((_float(x) - target) ** 2).mean() if x.size else np.float32(np.nan)
+
+
+def _xent_ref(logits, labels):
+    if logits.dtype.kind != "f" or logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError
+    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise IndexError
+    if logits.shape[0] == 0:
+        raise ValueError
+    return -_log_softmax(logits, 1)[np.arange(len(labels)), labels].mean()
+
+
+# ------------------------------------------------------------------ the table of public ops
+
+def unary(name, fn, ref, dtypes=DTYPES, domain="any", refuses=lambda *a: False):
+    return Spec(name, st.tuples(tensors(dtypes, domain)), fn, ref, refuses=refuses)
+
+
+def _is_int_or_bool(x, *rest):
+    return x.dtype.kind in "biu"
+
+
+SPECS = [
+    unary("exp", gg.exp, lambda x: np.exp(_float(x))),
+    # (bool is left out where False would be a pole: 1/0 and log 0 are inf by IEEE, not bad input)
+    unary("log", gg.log, lambda x: np.log(_float(x)), dtypes=("float32", "float64", "int64"), domain="positive"),
+    unary("sqrt", gg.sqrt, lambda x: np.sqrt(_float(x)), domain="positive"),
+    unary("abs", gg.abs, np.abs, dtypes=("float32", "float64", "int64")),
+    unary("neg", lambda x: -x, np.negative, dtypes=("float32", "float64", "int64")),
+    unary("relu", gg.relu, lambda x: np.maximum(x, 0), dtypes=("float32", "float64", "int64")),
+    unary("sigmoid", gg.sigmoid, lambda x: 1 / (1 + np.exp(-_float(x)))),
+    unary("tanh", gg.tanh, lambda x: np.tanh(_float(x))),
+    Spec("clamp", st.tuples(tensors(("float32", "float64", "int64")), st.sampled_from([-1.0, None, 0]),
+                            st.sampled_from([1.0, None, 2])),
+         lambda x, lo, hi: gg.clamp(x, lo, hi),
+         lambda x, lo, hi: np.clip(x, lo, hi) if (lo, hi) != (None, None) else (_ for _ in ()).throw(ValueError())),
+]
+
+for _name, _op, _ref in [("add", lambda a, b: a + b, np.add), ("sub", lambda a, b: a - b, np.subtract),
+                         ("mul", lambda a, b: a * b, np.multiply),
+                         ("div", lambda a, b: a / b, lambda a, b: np.true_divide(_float(a), _float(b))),
+                         ("maximum", gg.maximum, np.maximum), ("minimum", gg.minimum, np.minimum),
+                         ("pow", lambda a, b: a ** b, lambda a, b: np.power(_float(a), b))]:
+    _dtypes = ("float32", "float64", "int64") if _name in ("sub", "pow", "div") else DTYPES
+    _domain = "positive" if _name in ("div", "pow") else "any"
+    SPECS.append(Spec(_name, st.tuples(tensors(_dtypes, _domain), tensors(_dtypes, _domain)), _op, _ref,
+                      refuses=(lambda a, b: a.dtype == bool and b.dtype == bool) if _name == "sub" else (lambda *a: False)))
+
+for _name, _op in [("eq", lambda a, b: a == b), ("lt", lambda a, b: a < b), ("ge", lambda a, b: a >= b)]:
+    SPECS.append(Spec(_name, st.tuples(tensors(("float32", "int64")), tensors(("float32", "int64"))), _op,
+                      getattr(np, {"eq": "equal", "lt": "less", "ge": "greater_equal"}[_name]),
+                      names=("compar", "equal", "less", "greater", _name)))
+
+for _name in ("sum", "mean", "max", "min"):
+    SPECS.append(Spec(_name, st.tuples(tensors(("float32", "float64")), axes, st.booleans()),
+                      lambda x, axis, keepdims, _n=_name: getattr(x, _n)(axis=axis, keepdims=keepdims),
+                      _reduce(_name),
+                      # mean over nothing: NumPy's NaN with a warning; gpugrad refuses, naming the op
+                      refuses=(lambda x, axis, k: True) if _name == "mean" else (lambda *a: False)))
+
+SPECS += [
+    Spec("argmax", st.tuples(tensors(("float32", "int64")), st.one_of(st.none(), st.integers(-4, 4))),
+         lambda x, axis: x.argmax(axis=axis), lambda x, axis: np.argmax(x, axis=axis)),
+    Spec("softmax", st.tuples(tensors(("float32", "float64")), dims), lambda x, a: gg.softmax(x, a), _softmax),
+    Spec("log_softmax", st.tuples(tensors(("float32", "float64")), dims), lambda x, a: gg.log_softmax(x, a),
+         _log_softmax),
+    Spec("reshape", st.tuples(tensors(), st.lists(st.integers(-1, 5), max_size=4).map(tuple)),
+         lambda x, s: x.reshape(s), lambda x, s: x.reshape(s)),
+    Spec("flatten", st.tuples(tensors(), dims, dims), lambda x, s, e: x.flatten(s, e), _flatten,
+         names=("flatten", "dimension")),
+    Spec("transpose", st.tuples(tensors(), dims, dims), lambda x, a, b: x.transpose(a, b), _swap),
+    Spec("permute", st.tuples(tensors(), st.lists(st.integers(-4, 4), max_size=4).map(tuple)),
+         lambda x, p: x.permute(*p),
+         lambda x, p: np.transpose(x, p) if sorted(d % max(x.ndim, 1) for d in p) == list(range(x.ndim)) else (_ for _ in ()).throw(ValueError())),
+    Spec("getitem", st.tuples(tensors(), st.one_of(st.integers(-5, 5), st.tuples(st.integers(-3, 3), st.integers(-3, 3)),
+                                                    st.just(slice(1, None)), st.just(Ellipsis))),
+         lambda x, i: x[i], lambda x, i: x[i], names=("index",)),
+    Spec("concatenate", st.tuples(st.lists(tensors(("float32",)), min_size=1, max_size=3), axes),
+         lambda xs, axis: gg.concatenate([gg.tensor(x) for x in xs], axis=axis), _concat_ref(np.concatenate)),
+    Spec("stack", st.tuples(st.lists(tensors(("float32",)), min_size=1, max_size=3), axes),
+         lambda xs, axis: gg.stack([gg.tensor(x) for x in xs], axis=axis), _concat_ref(np.stack)),
+    Spec("matmul", st.tuples(tensors(("float32", "float64", "int64")), tensors(("float32", "float64", "int64"))),
+         lambda a, b: a @ b, _matmul_ref),
+    Spec("mse_loss", st.tuples(tensors(("float32", "float64")),
+                               st.one_of(tensors(("float32",)), tensors(("float32",)).map(lambda t: t.tolist()))),
+         lambda x, t: F.mse_loss(x, t), _mse_ref,
+         # the mean of no squared errors: NumPy's NaN with a warning; gpugrad refuses, naming the op
+         refuses=lambda x, t: x.size == 0),
+    Spec("cross_entropy", st.tuples(tensors(("float32", "float64", "int64")),
+                                    tensors(("int64",), shape=hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=4))),
+         lambda x, y: F.cross_entropy(x, y), _xent_ref),
+]
+
+
+# ------------------------------------------------------------------ creation
+
+sizes = st.lists(st.one_of(st.integers(-2, 4), st.sampled_from([2.0, "3", None])), max_size=3).map(tuple)
+numbers_ = st.one_of(st.integers(-5, 5), st.floats(-5, 5, allow_nan=False), st.sampled_from(["1", None]))
+
+
+def _np_shape(shape):
+    for s in shape:
+        if isinstance(s, bool) or not isinstance(s, int):
+            raise TypeError("not a size")
+    return shape
+
+
+def _arange_ref(start, stop, step):
+    if stop is None:   # arange(end) spelt arange(end, None)
+        start, stop = 0, start
+    for v in (start, stop, step):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError("not a number")
+    if step == 0:
+        raise ValueError("step 0")
+    return np.arange(start, stop, step)
+
+
+SPECS += [
+    Spec(name, st.tuples(sizes), lambda shape, _f=getattr(gg, name): _f(*shape),
+         lambda shape: np.zeros(_np_shape(shape)), compare_values=name in ("zeros", "ones"))
+    for name in ("zeros", "ones", "randn", "rand")
+]
+SPECS[-4].ref = lambda shape: np.zeros(_np_shape(shape))
+SPECS[-3].ref = lambda shape: np.ones(_np_shape(shape))
+SPECS += [
+    Spec("full", st.tuples(sizes, numbers_), lambda shape, v: gg.full(shape, v),
+         lambda shape, v: np.full(_np_shape(shape), v if isinstance(v, (int, float)) else
+                                  (_ for _ in ()).throw(TypeError()))),
+    Spec("arange", st.tuples(numbers_, numbers_, numbers_), lambda a, b, c: gg.arange(a, b, c), _arange_ref),
+    Spec("tensor", st.tuples(st.one_of(st.lists(st.lists(st.integers(0, 3), max_size=3), max_size=3),
+                                       st.sampled_from(["a", None, {1: 2}, [[1, 2], [3]]]))),
+         lambda data: gg.tensor(data),
+         lambda data: np.asarray(data, dtype=float) if isinstance(data, list) else (_ for _ in ()).throw(TypeError()),
+         names=("tensor",)),
+]
+
+
+def _check(spec, args):
+    gg_args = [_to_gg(a) if not isinstance(a, list) or spec.name not in ("concatenate", "stack") else a
+               for a in args]
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            expected = spec.ref(*args)
+        ref_error = None
+    except Exception as e:   # noqa: BLE001 (any NumPy refusal makes the case invalid)
+        expected, ref_error = None, e
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out = spec.run(*gg_args)
+    except ALLOWED as e:
+        names = spec.names or (spec.name,)
+        assert any(n.lower() in str(e).lower() for n in names), \
+            f"{spec.name}{tuple(getattr(a, 'shape', a) for a in args)}: the message does not name the op: {e!r}"
+        assert ref_error is not None or spec.refuses(*args), \
+            f"{spec.name} refused a valid case {tuple(getattr(a, 'shape', a) for a in args)}: {e!r}"
+        return
+    assert ref_error is None, (f"{spec.name}{tuple(getattr(a, 'shape', a) for a in args)} returned a result "
+                               f"where the reference refuses ({ref_error!r})")
+    got, want = _numpy(out), np.asarray(expected)
+    assert got.shape == want.shape, f"{spec.name}: shape {got.shape}, expected {want.shape}"
+    if not spec.compare_values:
+        return
+    tol = 1e-5 if "float32" in (str(got.dtype), str(want.dtype)) else 1e-9
+    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol, atol=tol,
+                               err_msg=spec.name)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_public_op_agrees_with_numpy_or_names_itself(spec):
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(spec.args)
+    def run(args):
+        _check(spec, args)
+    run()
+
+
+def test_the_table_runs_at_least_2000_examples():
+    assert len(SPECS) * EXAMPLES >= 2000
