@@ -15,8 +15,11 @@ from .backend import (Device, cuda_available, get_default_device, manual_seed,  
                       set_default_device, synchronize)
 from .creation import (arange, as_tensor, from_dlpack, from_numpy, full, ones,  # noqa: E402
                        ones_like, rand, randn, tensor, zeros, zeros_like)
-from .functions import (abs, clamp, clip, concatenate, exp, log, log_softmax, matmul, maximum,  # noqa: E402
-                        minimum, relu, sigmoid, softmax, sqrt, stack, tanh)
+from .functions import (abs, argmax, argmin, broadcast_to, cat, chunk, clamp, clip,  # noqa: E402
+                        concat, concatenate, cumsum, einsum, exp, flip, gather, log, log_softmax, logsumexp, matmul,
+                        maximum, minimum, norm, relu, repeat_interleave, sigmoid, softmax, split,
+                        sqrt, squeeze, stack, std, take_along_axis, take_along_dim, tanh, tile,
+                        unbind, unsqueeze, var, where)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 from .tensor import Tensor  # noqa: E402
 
@@ -34,5 +37,8 @@ __all__ = [
     "optim", "data", "checkpoint", "distributed", "viz", "save", "load", "abs", "clamp", "clip",
     "concatenate", "exp", "log", "log_softmax",
     "matmul", "maximum", "minimum", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh",
+    "where", "gather", "take_along_axis", "take_along_dim", "cumsum", "var", "std", "logsumexp",
+    "norm", "cat", "concat", "squeeze", "unsqueeze", "broadcast_to", "repeat_interleave", "tile",
+    "flip", "split", "chunk", "unbind", "einsum", "argmax", "argmin",
     "float16", "float32", "float64", "int32", "int64", "bool_",
 ]

@@ -33,6 +33,14 @@ GG_HD float log_(float x) { return logf(x); }
 GG_HD double log_(double x) { return log(x); }
 GG_HD float sqrt_(float x) { return sqrtf(x); }
 GG_HD double sqrt_(double x) { return sqrt(x); }
+GG_HD float expm1_(float x) { return expm1f(x); }
+GG_HD double expm1_(double x) { return expm1(x); }
+GG_HD float log1p_(float x) { return log1pf(x); }
+GG_HD double log1p_(double x) { return log1p(x); }
+GG_HD float tanh_(float x) { return tanhf(x); }
+GG_HD double tanh_(double x) { return tanh(x); }
+GG_HD float erfc_(float x) { return erfcf(x); }
+GG_HD double erfc_(double x) { return erfc(x); }
 GG_HD float quiet_nan(float) { return nanf(""); }
 GG_HD double quiet_nan(double) { return nan(""); }
 
@@ -113,6 +121,28 @@ __device__ __forceinline__ void map_packs(long long n, const T* const (&in)[NI],
         for (int j = 0; j < NO; ++j)
             if (store >> j & 1u) out[j][t] = y[j];
     }
+}
+
+// Butterfly reductions over the 32 lanes of a warp: every lane ends with the same value (each
+// step adds or compares a pair of lanes symmetrically), so no broadcast from lane 0 is needed.
+// All 32 lanes must call them.
+const unsigned FULL_WARP = 0xffffffffu;
+
+template <typename T>
+__device__ __forceinline__ T warp_max(T v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        const T w = __shfl_xor_sync(FULL_WARP, v, offset);
+        v = w > v ? w : v;
+    }
+    return v;
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(FULL_WARP, v, offset);
+    return v;
 }
 
 // y[i] = f(x[i]) and y[i] = f(a[i], b[i]): the activation gates.

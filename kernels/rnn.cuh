@@ -14,9 +14,6 @@
 
 namespace gg {
 
-GG_HD float tanh_(float x) { return tanhf(x); }
-GG_HD double tanh_(double x) { return tanh(x); }
-
 // i = σ(gi), f = σ(gf), g = tanh(gg), o = σ(go);  c = f c_prev + i g;  h = o tanh(c).
 template <typename T>
 GG_HD void lstm_cell_fwd(T gi, T gf, T gg, T go, T c_prev, T& h, T& c) {

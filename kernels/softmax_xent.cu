@@ -19,27 +19,6 @@
 
 namespace {
 
-const unsigned FULL_WARP = 0xffffffffu;
-
-// Butterfly reductions: every lane ends with the same value (each step adds or compares a
-// pair of lanes symmetrically), so no broadcast from lane 0 is needed.
-template <typename T>
-__device__ __forceinline__ T warp_max(T v) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) {
-        const T w = __shfl_xor_sync(FULL_WARP, v, offset);
-        v = w > v ? w : v;
-    }
-    return v;
-}
-
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(FULL_WARP, v, offset);
-    return v;
-}
-
 template <typename T>
 __device__ __forceinline__ void softmax_xent_fwd_rows(const T* logits, const long long* labels,
                                                       T* probs, T* loss_rows, long long B,
@@ -54,10 +33,10 @@ __device__ __forceinline__ void softmax_xent_fwd_rows(const T* logits, const lon
         T* p = probs + row * C;
         T m = x[0];
         for (long long j = lane; j < C; j += 32) m = x[j] > m ? x[j] : m;
-        m = warp_max(m);
+        m = gg::warp_max(m);
         typename gg::wide<T>::type sum = 0;
         for (long long j = lane; j < C; j += 32) sum += gg::exp_(x[j] - m);
-        const T s = (T)warp_sum(sum);
+        const T s = (T)gg::warp_sum(sum);
         for (long long j = lane; j < C; j += 32) p[j] = gg::softmax_prob(x[j], m, s);
         if (lane == 0) {
             const long long label = labels[row];

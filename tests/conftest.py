@@ -64,3 +64,11 @@ def pytest_terminal_summary(terminalreporter):
                                                        "deselected or skipped by their own condition"))
     parts += [f"{n} skipped: {reason}" for reason, n in sorted(other.items(), key=lambda kv: -kv[1])]
     terminalreporter.write_line("; ".join(parts))
+
+
+def assert_raises_naming(exc, words, call, *args):
+    """``call(*args)`` raises ``exc`` with a message that contains every one of ``words``."""
+    with pytest.raises(exc) as info:
+        call(*args)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))

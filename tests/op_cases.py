@@ -15,10 +15,17 @@ import numpy as np
 
 import gpugrad as gg
 import gpugrad.nn.functional as F
-from gpugrad.functions import activation, broadcast, loss, shape
+from gpugrad.functions import activation, broadcast, loss, pointwise, selection, shape
+from gpugrad.functions.embedding import EmbeddingBackward
+from gpugrad.functions.pad import PadBackward
 
 LABELS = np.array([0, 2, 1, 2, 0])          # 5 samples, 3 classes
+LABELS_IGNORED = np.array([0, -100, 1, 2, 2])
+LABELS_2D = np.array([[0, 2, 1, 1], [2, 2, 0, 1]])   # (2, 4) labels of (2, 3, 4) scores
+CLASS_WEIGHT = np.array([0.5, 2.0, 1.25])
+EMBED_INDEX = np.array([[0, 2, 2], [4, 0, 1]])    # repeated rows: the scatter-add sums
 INDEX_ADV = ([0, 1, 0], slice(None), [1, 2, 1])
+GATHER_INDEX = np.array([[0, 0], [3, 1], [2, 2]])   # gather index of a (3, 4) input along axis 1
 
 
 @dataclass
@@ -56,6 +63,16 @@ def _torch_hinge(s):
     others = 1 - _tF().one_hot(y, s.shape[1]).to(s.dtype)
     margins = (s - s.gather(1, y[:, None]) + 1.0).clamp(min=0) * others
     return margins.sum() / s.shape[0]
+
+
+def _torch_multi_margin_p2(s):
+    """F.multi_margin_loss(s, y, p=2, weight=CLASS_WEIGHT) in PyTorch ops (its own has no
+    double backward); test_losses checks it against PyTorch's function by value."""
+    y = _torch_labels()
+    others = 1 - _tF().one_hot(y, s.shape[1]).to(s.dtype)
+    margins = (s - s.gather(1, y[:, None]) + 1.0).clamp(min=0) * others
+    w = _t().tensor(CLASS_WEIGHT)[y]
+    return ((margins ** 2).sum(1) / s.shape[1] * w).mean()
 
 
 CASES = [
@@ -126,6 +143,80 @@ CASES = [
     Case("relu_backward", lambda y, g: activation.ReLUBackward()(y.relu(), g) * y,
          ((3, 4), (3, 4)), None, {0: "apart"}),
     Case("sigmoid_backward", lambda y, g: activation.SigmoidBackward()(y, g), ((3, 4), (3, 4))),
+    Case("gelu", lambda a: F.gelu(a), ((3, 4),), lambda a: _tF().gelu(a)),
+    Case("gelu_tanh", lambda a: F.gelu(a, approximate="tanh"), ((3, 4),),
+         lambda a: _tF().gelu(a, approximate="tanh")),
+    Case("silu", lambda a: F.silu(a), ((3, 4),), lambda a: _tF().silu(a)),
+    Case("elu", lambda a: F.elu(a, alpha=0.7), ((3, 4),), lambda a: _tF().elu(a, alpha=0.7),
+         {0: "apart"}),
+    Case("softplus", lambda a: F.softplus(a, beta=2.0, threshold=1.5), ((3, 4),),
+         lambda a: _tF().softplus(a, beta=2.0, threshold=1.5), {0: "apart"}),
+    Case("leaky_relu", lambda a: F.leaky_relu(a, 0.1) * a, ((3, 4),),
+         lambda a: _tF().leaky_relu(a, 0.1) * a, {0: "apart"}),
+    Case("pointwise_backward",
+         lambda x, g: pointwise.PointwiseBackward("silu")(x, g), ((3, 4), (3, 4))),
+    Case("layer_norm", lambda x, w, b: F.layer_norm(x, (3, 4), w, b), ((2, 3, 4), (3, 4), (3, 4)),
+         lambda x, w, b: _tF().layer_norm(x, (3, 4), w, b)),
+    Case("layer_norm_plain", lambda x: F.layer_norm(x, 4, eps=0.1) ** 2, ((3, 4),),
+         lambda x: _tF().layer_norm(x, (4,), eps=0.1) ** 2),
+    Case("embedding", lambda w: F.embedding(gg.tensor(EMBED_INDEX, device=w.device), w) ** 2,
+         ((5, 3),), lambda w: _tF().embedding(_t().tensor(EMBED_INDEX), w) ** 2),
+    Case("embedding_backward_padding_freq",
+         lambda g: EmbeddingBackward(gg.tensor(EMBED_INDEX, device=g.device).array, 5, 2, True)(g) ** 2,
+         ((2, 3, 3),)),
+    # ------------------------------------------------------------ selecting, rearranging
+    Case("where", lambda a, b: gg.where(a > 0.1, a, b) ** 2, ((3, 4), (4,)),
+         lambda a, b: _t().where(a > 0.1, a, b) ** 2, {0: "apart"}),
+    Case("gather", lambda a: a.gather(1, gg.tensor(GATHER_INDEX, device=a.device)) ** 2,
+         ((3, 4),), lambda a: a.gather(1, _t().tensor(GATHER_INDEX)) ** 2),
+    Case("take_along_axis_broadcast",
+         lambda a: gg.take_along_axis(a, gg.tensor([[0, 2, 2]], device=a.device), 1) ** 2,
+         ((3, 4),), lambda a: _t().take_along_dim(a, _t().tensor([[0, 2, 2]]), 1) ** 2),
+    Case("gather_backward",
+         lambda g: selection.GatherBackward(1, gg.tensor(GATHER_INDEX, device=g.device).array, True,
+                                             (3, 4))(g) ** 2, ((3, 2),)),
+    Case("pad_constant", lambda a: F.pad(a, (1, 2, -1, 1), value=0.5) ** 2, ((3, 4),),
+         lambda a: _tF().pad(a, (1, 2, -1, 1), value=0.5) ** 2),
+    Case("pad_reflect", lambda a: F.pad(a, (2, 1), mode="reflect") ** 2, ((2, 3, 4),),
+         lambda a: _tF().pad(a, (2, 1), mode="reflect") ** 2),
+    Case("pad_replicate", lambda a: F.pad(a, (1, 2, 2, 0), mode="replicate") ** 2,
+         ((1, 3, 4),), lambda a: _tF().pad(a, (1, 2, 2, 0), mode="replicate") ** 2),
+    Case("pad_circular", lambda a: F.pad(a, (2, 1), mode="circular") ** 2, ((2, 3, 4),),
+         lambda a: _tF().pad(a, (2, 1), mode="circular") ** 2),
+    Case("pad_backward", lambda g: PadBackward(((1, 2), (2, 1)), "reflect", (3, 4))(g) ** 2,
+         ((6, 7),)),
+    Case("flip", lambda a: a.flip((0, 2)) * a, ((2, 3, 4),), lambda a: a.flip((0, 2)) * a),
+    Case("split", lambda a: a.split([1, 3], dim=1)[1] ** 2, ((2, 4),),
+         lambda a: a.split([1, 3], dim=1)[1] ** 2),
+    Case("chunk_all", lambda a: gg.cat([c * (i + 1) for i, c in enumerate(a.chunk(3, 0))]) ** 2,
+         ((5, 2),), lambda a: _t().cat([c * (i + 1) for i, c in enumerate(a.chunk(3, 0))]) ** 2),
+    Case("repeat", lambda a: a.repeat(2, 1, 3) ** 2, ((2, 3),), lambda a: a.repeat(2, 1, 3) ** 2),
+    Case("repeat_interleave", lambda a: a.repeat_interleave(2, dim=0) ** 2, ((2, 3),),
+         lambda a: a.repeat_interleave(2, dim=0) ** 2),
+    Case("expand", lambda a: a.unsqueeze(0).expand(2, -1, 3) ** 2, ((3, 1),),
+         lambda a: a.unsqueeze(0).expand(2, -1, 3) ** 2),
+    Case("einsum_matmul", lambda a, b: gg.einsum("ij,jk->ik", a, b) ** 2, ((3, 4), (4, 2)),
+         lambda a, b: _t().einsum("ij,jk->ik", a, b) ** 2),
+    Case("einsum_diagonal_batch", lambda a, b: gg.einsum("bii,bj->bij", a, b) ** 2,
+         ((2, 3, 3), (2, 4)), lambda a, b: _t().einsum("bii,bj->bij", a, b) ** 2),
+    Case("einsum_ellipsis_implicit", lambda a, b: gg.einsum("...i,i", a, b) ** 2,
+         ((2, 3, 4), (4,)), lambda a, b: _t().einsum("...i,i", a, b) ** 2),
+    # ------------------------------------------------------------ more reductions
+    Case("var", lambda a: a.var(dim=1), ((3, 4),), lambda a: a.var(1)),
+    Case("std_correction0_all", lambda a: a.std(correction=0), ((3, 4),),
+         lambda a: a.std(correction=0)),
+    Case("var_keepdim", lambda a: gg.var(a, (0, 2), keepdims=True, correction=2), ((3, 2, 4),),
+         lambda a: a.var((0, 2), keepdim=True, correction=2)),
+    Case("logsumexp", lambda a: a.logsumexp(dim=1), ((3, 4),), lambda a: a.logsumexp(1)),
+    Case("logsumexp_all", lambda a: gg.logsumexp(a * 40.0), ((3, 4),),
+         lambda a: (a * 40.0).logsumexp((0, 1))),
+    Case("norm2", lambda a: a.norm(dim=1), ((3, 4),), lambda a: a.norm(dim=1)),
+    Case("norm3", lambda a: gg.norm(a, 3), ((3, 4),), lambda a: a.norm(3), {0: "apart"}),
+    Case("norm1_keepdim", lambda a: gg.norm(a, 1, 0, keepdims=True) * a, ((3, 4),),
+         lambda a: a.norm(1, 0, keepdim=True) * a, {0: "apart"}),
+    Case("norm_inf", lambda a: gg.norm(a, float("inf"), 1, keepdims=True) * a, ((3, 4),),
+         lambda a: a.norm(float("inf"), 1, keepdim=True) * a, {0: "apart"}),
+    Case("cumsum", lambda a: a.cumsum(dim=1) ** 2, ((3, 4),), lambda a: a.cumsum(1) ** 2),
     # ------------------------------------------------------------ matrix products
     Case("matmul", lambda a, b: a @ b, ((3, 4), (4, 2)), lambda a, b: a @ b),
     Case("matmul_vector_left", lambda a, b: a @ b, ((4,), (4, 2)), lambda a, b: a @ b),
@@ -177,6 +268,33 @@ CASES = [
          lambda a: ((a * 1.0).zero_() + a) * a),
     Case("inplace_arithmetic", lambda a, b: _inplace_chain(a, b), ((3, 4), (3, 4)),
          lambda a, b: _inplace_chain(a, b), {1: "positive"}),
+    Case("cross_entropy_weight_ignore_smoothing",
+         lambda z: F.cross_entropy(z, gg.tensor(LABELS_IGNORED, device=z.device),
+                                   weight=gg.tensor(CLASS_WEIGHT, device=z.device),
+                                   label_smoothing=0.2),
+         ((5, 3),), lambda z: _tF().cross_entropy(z, _t().tensor(LABELS_IGNORED),
+                                                  weight=_t().tensor(CLASS_WEIGHT),
+                                                  label_smoothing=0.2)),
+    Case("cross_entropy_probabilities", lambda z, t: F.cross_entropy(z, t.softmax(axis=1)),
+         ((5, 3), (5, 3)), lambda z, t: _tF().cross_entropy(z, t.softmax(1))),
+    Case("cross_entropy_2d", lambda z: F.cross_entropy(z, gg.tensor(LABELS_2D, device=z.device)),
+         ((2, 3, 4),), lambda z: _tF().cross_entropy(z, _t().tensor(LABELS_2D))),
+    Case("nll_loss", lambda z: F.nll_loss(z.log_softmax(axis=1), labels_like(z), reduction="sum"),
+         ((5, 3),), lambda z: _tF().nll_loss(z.log_softmax(1), _torch_labels(), reduction="sum")),
+    Case("multi_margin_p2", lambda s: F.multi_margin_loss(s * 0.3, labels_like(s), p=2,
+                                                          weight=gg.tensor(CLASS_WEIGHT, device=s.device)),
+         ((5, 3),), lambda s: _torch_multi_margin_p2(s * 0.3), {0: "apart"}),
+    Case("l1", lambda a, b: F.l1_loss(a, b, reduction="none") * a, ((5, 3), (5, 3)),
+         lambda a, b: _tF().l1_loss(a, b, reduction="none") * a, {0: "apart"}),
+    Case("smooth_l1", lambda a: F.smooth_l1_loss(a, gg.zeros(5, 3, dtype="float64", device=a.device), beta=0.7),
+         ((5, 3),), lambda a: _tF().smooth_l1_loss(a, _t().zeros(5, 3, dtype=a.dtype), beta=0.7),
+         {0: "apart"}),
+    Case("bce", lambda p, t: F.binary_cross_entropy(p.sigmoid(), t.sigmoid()), ((5, 3), (5, 3)),
+         lambda p, t: _tF().binary_cross_entropy(p.sigmoid(), t.sigmoid())),
+    Case("bce_with_logits_pos_weight",
+         lambda x, t: F.binary_cross_entropy_with_logits(x, t.sigmoid(), pos_weight=gg.tensor(CLASS_WEIGHT, device=x.device)),
+         ((5, 3), (5, 3)), lambda x, t: _tF().binary_cross_entropy_with_logits(
+             x, t.sigmoid(), pos_weight=_t().tensor(CLASS_WEIGHT)), {0: "apart"}),
 ]
 
 

@@ -147,6 +147,9 @@ HOST_HARNESS = r"""
 #include "optim.cuh"
 #include "reduction.cuh"
 #include "rnn.cuh"
+#include "pointwise.cuh"
+#include "scatter.cuh"
+#include "layer_norm.cuh"
 
 #define GG_HOST(T, S)                                                                        \
 extern "C" int sigmoid_fwd_##S(const T* x, T* y, long long n) {                              \
@@ -265,6 +268,54 @@ extern "C" void adagrad_step_##S(T* p, const T* g, T* state_sum, long long n, T 
     for (long long i = 0; i < n; ++i)                                                        \
         gg::adagrad_update(p[i], g[i], state_sum[i], clr, eps, weight_decay, maximize != 0); \
 }                                                                                            \
+extern "C" void pointwise_fwd_##S(const T* x, T* y, long long n, int code, T a, T b) {      \
+    for (long long i = 0; i < n; ++i) y[i] = gg::pointwise_fwd(code, x[i], a, b);           \
+}                                                                                            \
+extern "C" void pointwise_bwd_##S(const T* x, const T* dy, T* dx, long long n, int code, T a, \
+                                  T b) {                                                     \
+    for (long long i = 0; i < n; ++i) dx[i] = gg::pointwise_bwd(code, x[i], dy[i], a, b);    \
+}                                                                                            \
+/* the kernels' (chunk, column) pairs, one after another, in the kernels' own order      */ \
+extern "C" void scatter_chunks_##S(const long long* keys, const long long* order, const T* src, \
+                                   T* out, T* head, T* tail, long long n, long long width,   \
+                                   long long chunk, long long rows, long long skip, int mean) { \
+    for (long long t = 0; t < (n + chunk - 1) / chunk * width; ++t)                          \
+        gg::scatter_chunk<T>(t / width, t % width, keys, order, src, out, head, tail, n,     \
+                             width, chunk, rows, skip, mean);                                \
+}                                                                                            \
+extern "C" void scatter_merge_##S(const long long* keys, T* out, const T* head, const T* tail, \
+                                  long long n, long long width, long long chunk,             \
+                                  long long rows, long long skip, int mean) {                \
+    for (long long t = 0; t < (n + chunk - 1) / chunk * width; ++t)                          \
+        gg::scatter_merge<T>(t / width, t % width, keys, out, head, tail, n, width, chunk,   \
+                             rows, skip, mean);                                              \
+}                                                                                            \
+extern "C" void layer_norm_fwd_##S(const T* x, const T* w, const T* b, T* y, T* mean,        \
+                                   T* rstd, long long rows, long long D, double eps,         \
+                                   int has_w, int has_b) {                                   \
+    for (long long r = 0; r < rows; ++r)                                                     \
+        gg::layer_norm_row(x + r * D, has_w ? w : (const T*)0, has_b ? b : (const T*)0,      \
+                           y + r * D, D, eps, mean + r, rstd + r);                           \
+}                                                                                            \
+extern "C" void layer_norm_dx_##S(const T* x, const T* dy, const T* w, const T* mean,        \
+                                  const T* rstd, T* dx, long long rows, long long D,         \
+                                  int has_w) {                                               \
+    for (long long r = 0; r < rows; ++r)                                                     \
+        gg::layer_norm_dx_row(x + r * D, dy + r * D, has_w ? w : (const T*)0, mean[r],       \
+                              rstd[r], dx + r * D, D);                                       \
+}                                                                                            \
+extern "C" void layer_norm_dwb_partial_##S(const T* x, const T* dy, const T* mean,           \
+                                           const T* rstd, double* part_w, double* part_b,    \
+                                           long long rows, long long D, long long chunk) {   \
+    for (long long t = 0; t < (rows + chunk - 1) / chunk * D; ++t)                           \
+        gg::layer_norm_dwb_chunk<T>(t / D, t % D, x, dy, mean, rstd, part_w, part_b, rows, D, \
+                                    chunk);                                                  \
+}                                                                                            \
+extern "C" void layer_norm_dwb_finish_##S(const double* part_w, const double* part_b, T* dw, \
+                                          T* db, long long chunks, long long D) {            \
+    for (long long j = 0; j < D; ++j)                                                        \
+        gg::layer_norm_dwb_column<T>(j, part_w, part_b, dw, db, chunks, D);                  \
+}                                                                                            \
 /* the block b of the kernel's grid merges the 256-element runs b, b + blocks, ...      */ \
 extern "C" void norm_partial_##S(const T* x, long long n, double p, int mode, double* partials, \
                                  long long blocks) {                                         \
@@ -337,6 +388,14 @@ class HostKernels:
                 "adagrad_step": ([arr] * 3 + [i64] + [sc] * 3 + [i32], None),
                 "norm_partial": ([arr, i64, f64, i32, dbl, i64], None),
                 "norm_finish": ([dbl, i64, f64, i32, f64, arr, arr], None),
+                "pointwise_fwd": ([arr, arr, i64, i32, sc, sc], None),
+                "pointwise_bwd": ([arr, arr, arr, i64, i32, sc, sc], None),
+                "scatter_chunks": ([lab, lab, arr, arr, arr, arr] + [i64] * 5 + [i32], None),
+                "scatter_merge": ([lab, arr, arr, arr] + [i64] * 5 + [i32], None),
+                "layer_norm_fwd": ([arr] * 6 + [i64, i64, f64, i32, i32], None),
+                "layer_norm_dx": ([arr] * 6 + [i64, i64, i32], None),
+                "layer_norm_dwb_partial": ([arr] * 4 + [dbl, dbl] + [i64] * 3, None),
+                "layer_norm_dwb_finish": ([dbl, dbl, arr, arr, i64, i64], None),
             }
             for name, (argtypes, restype) in sig.items():
                 fn = getattr(lib, f"{name}_{suffix}")
@@ -886,3 +945,102 @@ def test_twins_return_arrays_for_0d_inputs(value):
                 K.relu_bwd(np.asarray(value), g)):
         assert isinstance(out, np.ndarray) and out.shape == ()
         assert out.dtype == np.asarray(value).dtype
+
+
+# ---------------------------------------------------------------- pointwise, scatter, layer norm
+
+POINTWISE_PARAMS = {"gelu": (0.0, 0.0), "gelu_tanh": (0.0, 0.0), "silu": (0.0, 0.0),
+                    "elu": (0.7, 0.0), "softplus": (2.0, 3.0), "leaky_relu": (0.1, 0.0)}
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name", sorted(K.POINTWISE_CODES))
+def test_host_pointwise_matches_twins(host, dtype, name):
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.standard_normal(4000) * 4, [0.0, -0.0, 1.5, -1.5, 30.0, -30.0]])
+    x = x.astype(dtype)
+    dy = rng.standard_normal(x.size).astype(dtype)
+    a, b = POINTWISE_PARAMS[name]
+    code = K.POINTWISE_CODES[name]
+    y, dx = np.empty_like(x), np.empty_like(x)
+    host.fn("pointwise_fwd", dtype)(x, y, x.size, code, a, b)
+    host.fn("pointwise_bwd", dtype)(x, dy, dx, x.size, code, a, b)
+    # float32: where tanh saturates, an ulp of t times x du (~200 at |x| = 12) is ~1e-5
+    tol = dict(rtol=1e-5 if dtype == np.float32 else 1e-12, atol=2e-5 if dtype == np.float32 else 1e-13)
+    np.testing.assert_allclose(y, K.pointwise_fwd(name, x, a, b), **tol)
+    np.testing.assert_allclose(dx, K.pointwise_bwd(name, x, dy, a, b), **tol)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("n,rows,skip,mean", [(100, 7, -1, 0), (300, 5, 2, 0), (65, 40, -1, 1),
+                                              (33, 1, -1, 0)])
+def test_host_scatter_matches_twin(host, dtype, n, rows, skip, mean):
+    """Long runs of one key across many chunks, short ones, a skipped row, the mean."""
+    from gpugrad.kernels.scatter import SCATTER_CHUNK
+    rng = np.random.default_rng(n)
+    index = rng.integers(0, rows, n)
+    index[: n // 3] = rows // 2                      # one key spans several chunks
+    src = rng.standard_normal((n, 3)).astype(dtype)
+    order = np.argsort(index, kind="stable").astype(np.int64)
+    keys = np.ascontiguousarray(index[order]).astype(np.int64)
+    chunks = -(-n // SCATTER_CHUNK)
+    out = np.zeros((rows, 3), dtype)
+    head, tail = np.zeros((chunks, 3), dtype), np.zeros((chunks, 3), dtype)
+    args = (n, 3, SCATTER_CHUNK, rows, skip, mean)
+    host.fn("scatter_chunks", dtype)(keys, order, src, out, head, tail, *args)
+    host.fn("scatter_merge", dtype)(keys, out, head, tail, *args)
+    want = K.index_add_rows(index, src, rows, skip=None if skip < 0 else skip, mean=bool(mean))
+    np.testing.assert_allclose(out, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("affine", [True, False])
+def test_host_layer_norm_matches_twins(host, dtype, affine):
+    from gpugrad.kernels.layer_norm import LAYER_NORM_CHUNK
+    rng = np.random.default_rng(5)
+    rows, D = 70, 37
+    x = (rng.standard_normal((rows, D)) * 3 + 1).astype(dtype)
+    gy = rng.standard_normal((rows, D)).astype(dtype)
+    w = rng.standard_normal(D).astype(dtype) if affine else None
+    b = rng.standard_normal(D).astype(dtype) if affine else None
+    y, mean, rstd = np.empty_like(x), np.empty(rows, dtype), np.empty(rows, dtype)
+    host.fn("layer_norm_fwd", dtype)(x, x if w is None else w, x if b is None else b, y, mean,
+                                     rstd, rows, D, 1e-5, affine, affine)
+    tol = dict(rtol=2e-5 if dtype == np.float32 else 1e-11, atol=2e-5 if dtype == np.float32 else 1e-12)
+    ty, tmean, trstd = K.layer_norm_fwd(x, w, b, 1e-5)
+    for got, want in ((y, ty), (mean, tmean), (rstd, trstd)):
+        np.testing.assert_allclose(got, want, **tol)
+    dx = np.empty_like(x)
+    host.fn("layer_norm_dx", dtype)(x, gy, x if w is None else w, mean, rstd, dx, rows, D, affine)
+    chunks = -(-rows // LAYER_NORM_CHUNK)
+    pw, pb = np.empty((chunks, D)), np.empty((chunks, D))
+    host.fn("layer_norm_dwb_partial", dtype)(x, gy, mean, rstd, pw, pb, rows, D, LAYER_NORM_CHUNK)
+    dw, db = np.empty(D, dtype), np.empty(D, dtype)
+    host.fn("layer_norm_dwb_finish", dtype)(pw, pb, dw, db, chunks, D)
+    tgx, tgw, tgb = K.layer_norm_bwd(x, gy, w, mean, rstd)
+    np.testing.assert_allclose(dx, tgx, **tol)
+    np.testing.assert_allclose(db, tgb, **tol)
+    if affine:
+        np.testing.assert_allclose(dw, tgw, **tol)
+
+
+def test_layer_norm_twin_against_reference():
+    rng = np.random.default_rng(6)
+    x, gy = rng.standard_normal((4, 9)), rng.standard_normal((4, 9))
+    w, b = rng.standard_normal(9), rng.standard_normal(9)
+    y, mean, rstd = K.layer_norm_fwd(x, w, b, 1e-5)
+    xhat = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(y, xhat * w + b, rtol=1e-12)
+    gx, gw, gb = K.layer_norm_bwd(x, gy, w, mean, rstd)
+    g = gy * w
+    ref = (g - g.mean(1, keepdims=True) - xhat * (g * xhat).mean(1, keepdims=True)) * rstd[:, None]
+    np.testing.assert_allclose(gx, ref, rtol=1e-10)
+    np.testing.assert_allclose(gw, (gy * xhat).sum(0), rtol=1e-12)
+    np.testing.assert_allclose(gb, gy.sum(0), rtol=1e-12)
+
+
+def test_erfc_twin_against_math_erfc():
+    from gpugrad.kernels.special import erfc
+    x = np.concatenate([np.linspace(-7, 30, 5001), [0.0, 0.84375, 1.25, 28.0, -28.0, np.inf]])
+    want = np.array([math.erfc(v) for v in x])
+    np.testing.assert_allclose(erfc(x), want, rtol=4e-16 * 4, atol=0)

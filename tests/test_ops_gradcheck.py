@@ -195,8 +195,11 @@ def test_linear_with_an_activation_the_kernels_do_not_fuse(device, rng):
     assert gg.gradcheck(lambda x, w, b: F.linear(x, w, b, activation="tanh"), [x, w, b])
     np.testing.assert_allclose(F.linear(x, w, b, activation="tanh").numpy(),
                                np.tanh(x.numpy() @ w.numpy() + b.numpy()), rtol=1e-12)
-    with pytest.raises(ValueError, match=r"unknown activation 'gelu': expected one of \['relu', 'sigmoid', 'tanh'\]"):
-        F.linear(x, w, b, activation="gelu")
+    with pytest.raises(ValueError, match=r"unknown activation 'swish': expected one of \['elu', "
+                                         r"'gelu', 'leaky_relu', 'relu', 'sigmoid', 'silu', 'softplus', 'tanh'\]"):
+        F.linear(x, w, b, activation="swish")
+    np.testing.assert_allclose(F.linear(x, w, b, activation="gelu").numpy(),
+                               F.gelu(x @ w + b).numpy(), rtol=1e-12)
 
 
 def test_the_activation_registry_names_every_layer_and_what_the_kernels_fuse():
@@ -204,7 +207,8 @@ def test_the_activation_registry_names_every_layer_and_what_the_kernels_fuse():
     from gpugrad.functions.activation import ACTIVATIONS
 
     assert {name: nn.activation_module(name) for name in ACTIVATIONS} == {
-        "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+        "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU,
+        "elu": nn.ELU, "softplus": nn.Softplus, "leaky_relu": nn.LeakyReLU}
     assert {name for name, a in ACTIVATIONS.items() if a.fusable} == {"relu", "sigmoid"}
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     out = model(gg.randn(2, 3))

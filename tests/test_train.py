@@ -448,7 +448,7 @@ def test_device_cuda_without_cuda(tmp_path, capsys, spec):
     (["--hidden", "64,x"], ["--hidden"]),
     (["--hidden", "0"], ["--hidden"]),
     (["--dataset", "cifar"], ["--dataset", "cifar"]),
-    (["--activation", "gelu"], ["--activation", "gelu"]),
+    (["--activation", "swish"], ["--activation", "swish"]),
     (["--device", "tpu"], ["--device tpu", "unknown device"]),
     (["--seed", "-1"], ["--seed"]),
     (["--no-such-option"], ["--no-such-option"]),

@@ -120,7 +120,7 @@ class Op:
         else:   # one output, the common case, inline
             odev = self.out_device or dev
             if type(ys) is not np.ndarray and odev.type == "cpu":
-                ys = np.asarray(ys)  # NumPy turns 0-d results into scalars; keep them arrays
+                ys = self._as_array(ys)   # NumPy turns 0-d results into scalars
             outs = (wrap(ys, odev, record),)
         if record:
             self._connect(inputs, needs, outs, dev)
@@ -140,8 +140,16 @@ class Op:
 
     def _wrap_outputs(self, ys, dev, record):
         odev = self.out_device or dev
-        return tuple(wrap(np.asarray(y) if isinstance(y, np.generic) else y, odev, record)
+        return tuple(wrap(self._as_array(y) if isinstance(y, np.generic) else y, odev, record)
                      for y in ys)
+
+    def _as_array(self, y):
+        """A 0-d array for the NumPy scalar ``y`` that forward returned, which also replaces
+        ``y`` where forward saved it: a saved output stays that output (see saved_for_graph)."""
+        array = np.asarray(y)
+        if self.saved:
+            self.saved = tuple(array if s is y else s for s in self.saved)
+        return array
 
     def _connect(self, inputs, needs, outs, dev):
         """Make this call a node of the graph: edges to the inputs, weak refs to the outputs."""

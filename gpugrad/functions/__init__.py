@@ -62,20 +62,36 @@ User code writes an op with the public :class:`gpugrad.autograd.Function` (PyTor
 which skips the Tensor wrapping and keeps the fused kernels on the fast path.
 """
 from . import methods  # noqa: F401  (binds Tensor's operators and op methods)
-from .activation import ACTIVATIONS, get_activation, log_softmax, relu, sigmoid, softmax, tanh
+from .activation import (ACTIVATIONS, elu, gelu, get_activation, leaky_relu, log_softmax, relu,
+                         sigmoid, silu, softmax, softplus, tanh)
 from .arithmetic import (abs, add, clamp, clip, div, exp, log, maximum, minimum, mul, neg, pow, sqrt,
                          sub)
+from .arrange import (chunk, expand, flip, repeat, repeat_interleave, split, squeeze, tile, unbind,
+                      unsqueeze)
 from .broadcast import broadcast_to, sum_to
+from .einsum import einsum
 from .linalg import linear, matmul
-from .loss import cross_entropy, hinge_loss, mse_loss
-from .reduction import argmax, argmin, max, mean, min, sum
-from .shape import (astype, clone, concatenate, flatten, getitem, permute, reshape, stack,
+from .elementwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, l1_loss,
+                               mse_loss, smooth_l1_loss)
+from .loss import cross_entropy, hinge_loss, multi_margin_loss, nll_loss
+from .pad import pad
+from .reduction import (argmax, argmin, cumsum, logsumexp, max, mean, min, norm, std, sum, var)
+from .selection import gather, take_along_axis, take_along_dim, where
+from .shape import (astype, cat, clone, concatenate, flatten, getitem, permute, reshape, stack,
                     to_device, transpose, unflatten)
 
+concat = cat
+
 __all__ = [
-    "ACTIVATIONS", "get_activation", "log_softmax", "relu", "sigmoid", "softmax", "tanh",
+    "ACTIVATIONS", "get_activation", "log_softmax", "relu", "sigmoid", "softmax", "tanh", "gelu",
+    "silu", "elu", "softplus", "leaky_relu",
     "abs", "add", "clamp", "clip", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow",
-    "sqrt", "sub", "sum_to", "broadcast_to", "linear", "matmul", "cross_entropy", "hinge_loss",
-    "mse_loss", "argmax", "argmin", "max", "mean", "min", "sum", "astype", "concatenate", "getitem",
-    "reshape", "stack", "to_device", "transpose", "permute", "flatten", "unflatten", "clone",
+    "sqrt", "sub", "where", "sum_to", "broadcast_to", "linear", "matmul", "einsum",
+    "cross_entropy", "hinge_loss", "mse_loss", "nll_loss", "multi_margin_loss", "l1_loss",
+    "smooth_l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "pad",
+    "argmax", "argmin", "max", "mean", "min", "sum", "var", "std", "logsumexp", "norm", "cumsum",
+    "gather", "take_along_axis", "take_along_dim",
+    "astype", "concatenate", "cat", "concat", "getitem", "reshape", "stack", "to_device",
+    "transpose", "permute", "flatten", "unflatten", "squeeze", "unsqueeze", "clone",
+    "chunk", "expand", "flip", "repeat", "repeat_interleave", "split", "tile", "unbind",
 ]

@@ -1,4 +1,6 @@
-"""Activations: relu, sigmoid, tanh, softmax, log_softmax, and the one activation registry.
+"""Activations: relu, sigmoid, tanh, softmax, log_softmax, and the one activation registry
+(which also holds the fused pointwise family of :mod:`.pointwise`: gelu, silu, elu, softplus,
+leaky_relu).
 
 ReLU and sigmoid run in the fused kernels of :mod:`gpugrad.kernels` (one launch each way on
 the GPU, the NumPy twin on the CPU). Each keeps only what its backward needs: both keep their
@@ -19,6 +21,7 @@ import numpy as np
 from .. import backend, kernels
 from ..autograd import Op
 from .arithmetic import Exp
+from .pointwise import elu, gelu, leaky_relu, silu, softplus
 from .promotion import as_floating
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "log_softmax_array",
@@ -185,20 +188,32 @@ def tanh(x):
     return Tanh()(x)
 
 
-def softmax(x, axis=-1):
-    return Softmax(axis)(x)
+def _softmax_axis(op, axis, dim):
+    """``axis`` (the last by default), or PyTorch's ``dim`` given for it."""
+    if dim is None:
+        return axis
+    if axis != -1:
+        raise TypeError(f"{op}: give axis or dim (its PyTorch name), not both")
+    return dim
 
 
-def log_softmax(x, axis=-1):
-    return LogSoftmax(axis)(x)
+def softmax(x, axis=-1, *, dim=None):
+    """e^x / Σ e^x along ``axis`` (PyTorch's ``dim``; the last axis by default)."""
+    return Softmax(_softmax_axis("softmax", axis, dim))(x)
+
+
+def log_softmax(x, axis=-1, *, dim=None):
+    """log softmax(x) along ``axis`` (PyTorch's ``dim``; the last axis by default)."""
+    return LogSoftmax(_softmax_axis("log_softmax", axis, dim))(x)
 
 
 # --------------------------------------------------------------------------- the registry
 
 @dataclass(frozen=True)
 class Activation:
-    """An elementwise activation: its name, the differentiable function, and whether the
-    kernels fuse it with the affine layer's bias-add."""
+    """An elementwise activation: its name, the differentiable function ``apply(x, **params)``
+    (its parameters, such as leaky_relu's negative_slope, have PyTorch's defaults), and whether
+    the kernels fuse it with the affine layer's bias-add."""
 
     name: str
     apply: Callable
@@ -209,6 +224,11 @@ ACTIVATIONS = {a.name: a for a in (
     Activation("relu", relu, "relu" in kernels.ACTIVATION_CODES),
     Activation("sigmoid", sigmoid, "sigmoid" in kernels.ACTIVATION_CODES),
     Activation("tanh", tanh, "tanh" in kernels.ACTIVATION_CODES),
+    Activation("gelu", gelu, False),
+    Activation("silu", silu, False),
+    Activation("elu", elu, False),
+    Activation("softplus", softplus, False),
+    Activation("leaky_relu", leaky_relu, False),
 )}
 
 

@@ -1,28 +1,34 @@
-"""Losses over a minibatch: softmax cross-entropy, mean squared error, multiclass SVM hinge.
+"""Classification losses over a minibatch of class scores and integer labels: softmax
+cross-entropy (``weight``, ``ignore_index``, ``label_smoothing``, class-probability targets),
+the negative log-likelihood of log-probabilities, and the multiclass margin (SVM) loss, of
+which the notes' hinge loss is one case.
 
-Each is a mean over the batch; the 1/B of the mean is folded into the backward, so the
-gradient of the whole batch comes out of one pass and stays on the device.
+The plain mean cross-entropy is one fused op (the 1/B of the mean folded into its backward,
+the whole batch's gradient in one pass on the device); every other form is written with
+differentiable ops. Losses comparing an input with a target of its shape are in
+:mod:`.elementwise_loss`.
 """
 from __future__ import annotations
 
 from .. import backend, kernels
-from ..autograd import Op, array_of
+from ..autograd import Op
 from ..creation import tensor
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap
 from .activation import log_softmax, softmax_of_input
+from .elementwise_loss import check_reduction, reduce_loss
 
-__all__ = ["cross_entropy", "mse_loss", "hinge_loss"]
-
-_REDUCTIONS = ("mean", "sum", "none")
+__all__ = ["cross_entropy", "nll_loss", "multi_margin_loss", "hinge_loss"]
 
 
-def _check_labels(name, scores, labels):
+def _check_labels(name, scores, labels, ignore_index=None):
     """Labels (a Tensor) must be integers of shape (B,) in [0, C) for scores of shape (B, C).
 
     Labels whose ``value_bounds`` are known to lie in [0, C) (they came from the host, and
     were moved, cast or batched since) pass without reading a value. Otherwise the values are
     read: free on the CPU, one host synchronisation on a GPU (labels computed on the device,
-    or known bounds wider than [0, C) for a batch that may still be in range)."""
+    or known bounds wider than [0, C) for a batch that may still be in range).
+
+    Labels equal to ``ignore_index`` are allowed; returns whether there may be any."""
     if not isinstance(scores, Tensor):
         raise TypeError(f"{name}: scores must be a Tensor, got {type(scores).__name__}")
     if scores.dtype.kind != "f":
@@ -37,14 +43,25 @@ def _check_labels(name, scores, labels):
         raise ValueError(f"{name}: labels of shape {tuple(labels.shape)} do not match scores of shape "
                          f"{tuple(scores.shape)} (need ({scores.shape[0]},))")
     classes = scores.shape[1]
+    # an ignore_index that is a class may be among valid labels: say so without reading them
+    maybe = ignore_index is not None and 0 <= ignore_index < classes and labels.array.size > 0
     bounds = labels.value_bounds
-    if not labels.size or (bounds is not None and bounds[0] >= 0 and bounds[1] < classes):
-        return
+    if not labels.array.size or (bounds is not None and bounds[0] >= 0 and bounds[1] < classes):
+        return maybe
     lo, hi = int(labels.array.min()), int(labels.array.max())
-    if lo < 0 or hi >= classes:
-        bad = lo if lo < 0 else hi
+    if lo >= 0 and hi < classes:
+        return maybe
+    raw = labels.array
+    ignored = raw == ignore_index if ignore_index is not None else None
+    bad = (raw < 0) | (raw >= classes)
+    if ignored is not None:
+        bad &= ~ignored
+    if bool(bad.any()):
+        bad = int(raw[bad][0])
         raise ValueError(f"{name}: class label {bad} is out of range for {classes} classes "
-                         f"(labels must be in [0, {classes - 1}])")
+                         f"(labels must be in [0, {classes - 1}]"
+                         + (f" or {ignore_index}, the ignore_index)" if ignore_index is not None else ")"))
+    return True
 
 
 class SoftmaxCrossEntropy(Op):
@@ -83,77 +100,150 @@ class SoftmaxXentBackward(Op):
         return gp, None, g_loss
 
 
-class Hinge(Op):
-    """Multiclass SVM loss of the notes: L = (1/B) Σ_i Σ_{j≠y_i} max(0, s_ij - s_iy_i + Δ).
 
-    ds_ij = [margin_ij > 0] / B for j ≠ y_i, and ds_iy_i = -(number of positive margins) / B.
-    """
-
-    def __init__(self, margin):
-        self.margin = margin
-
-    def forward(self, scores, labels):
-        xp = backend.array_module(scores)
-        rows = xp.arange(scores.shape[0])
-        margins = scores - scores[rows, labels][:, None] + self.margin
-        margins[rows, labels] = 0
-        positive = margins > 0
-        self.save_for_backward(positive, labels, rows)
-        return (margins * positive).sum(dtype=scores.dtype) / scores.dtype.type(scores.shape[0])
-
-    def backward(self, gloss):
-        positive, labels, rows = self.saved
-        ds = positive.astype(gloss.dtype)
-        ds[rows, array_of(labels)] = -ds.sum(axis=1)
-        return (gloss / ds.shape[0]) * ds, None   # the gradient first: it may be a Tensor
+def _as_rows(op, scores, labels):
+    """(N, C, d1, ...) scores and (N, d1, ...) labels as (M, C) and (M,), and the per-sample
+    shape to give back to reduction='none'."""
+    if scores.ndim < 2:
+        raise ValueError(f"{op}: expected scores of shape (batch, classes, ...), got {tuple(scores.shape)}")
+    if scores.ndim == 2:
+        return scores, labels, None
+    if isinstance(labels, Tensor) and labels.shape != scores.shape[:1] + scores.shape[2:]:
+        raise ValueError(f"{op}: labels of shape {labels.shape} do not match scores of shape "
+                         f"{scores.shape} (need {scores.shape[:1] + scores.shape[2:]})")
+    order = (0, *range(2, scores.ndim), 1)
+    return (scores.permute(*order).reshape(-1, scores.shape[1]), labels.reshape(-1),
+            labels.shape)
 
 
-def cross_entropy(logits, labels, reduction="mean"):
-    """Softmax cross-entropy of ``logits`` (B, C) against integer class ``labels`` (B,).
-
-    Uses a max-shifted log-sum-exp, so large logits neither overflow nor lose precision.
-    """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    labels = _as_labels(labels, logits)
-    _check_labels("cross_entropy", logits, labels)
-    if reduction == "mean" and logits.shape[0] == 0:
-        raise ValueError(f"cross_entropy: the mean over an empty batch (logits of shape "
-                         f"{tuple(logits.shape)}) is undefined; use reduction='sum' or 'none'")
-    if reduction == "mean":
-        return SoftmaxCrossEntropy()(logits, labels)
-    rows = backend.array_module(labels.array).arange(labels.shape[0])
-    picked = -log_softmax(logits, axis=1)[rows, labels.array]
-    return picked.sum() if reduction == "sum" else picked
+def _class_weight(op, weight, scores):
+    if weight is None:
+        return None
+    if not isinstance(weight, Tensor):
+        weight = tensor(weight, dtype=scores.dtype, device=scores.device)
+    if weight.shape != (scores.shape[1],):
+        raise ValueError(f"{op}: weight of shape {weight.shape} must have one entry per class "
+                         f"({scores.shape[1]},) of scores of shape {scores.shape}")
+    if weight.device is not scores.device:
+        raise RuntimeError(f"{op}: weight is on {weight.device} but scores on {scores.device}")
+    return weight
 
 
-def mse_loss(input, target, reduction="mean"):  # noqa: A002 (PyTorch's argument name)
-    """Mean squared error: mean((input - target)²)."""
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    if not isinstance(input, Tensor):
-        raise TypeError(f"mse_loss: input must be a Tensor, got {type(input).__name__}")
-    if not isinstance(target, Tensor):   # a list, an ndarray, a number: the same shape rule
-        target = tensor(target, dtype=input.dtype if input.dtype.kind == "f" else None,
-                        device=input.device)
-    if target.shape != input.shape:   # no broadcast: a (3, 1) - (3,) loss would be (3, 3)
-        raise ValueError(f"mse_loss: input of shape {input.shape} and target of shape "
-                         f"{target.shape} differ")
-    diff = input - target
-    sq = diff * diff
+def _picked(logp, labels, weight, ignore_index, any_ignored):
+    """-logp[i, y_i] w[y_i] (0 where y_i is ignored) and the sum of the weights it used."""
+    xp = backend.array_module(labels.array)
+    raw = labels.array
+    keep = raw != ignore_index if any_ignored else None
+    safe = xp.where(keep, raw, 0) if any_ignored else raw
+    loss = -logp[xp.arange(raw.shape[0]), safe]
+    w = None if weight is None else weight.array[safe]
+    if keep is not None:
+        w = keep.astype(logp.dtype) if w is None else w * keep
+    if w is None:
+        return loss, None
+    return loss * wrap(w, logp.device), w.sum()
+
+
+def _finish(loss, reduction, total, shape):
     if reduction == "none":
-        return sq
-    if sq.numel() == 0 and reduction == "mean":
-        raise ValueError(f"mse_loss: the mean over an empty input of shape {input.shape} is "
-                         "undefined; use reduction='sum' or 'none'")
-    return sq.mean() if reduction == "mean" else sq.sum()
+        return loss if shape is None else loss.reshape(shape)
+    if reduction == "sum" or total is None:
+        return reduce_loss(loss, reduction)
+    return loss.sum() / wrap(total, loss.device)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
+    """The negative log-likelihood of log-probabilities ``input`` (N, C) or (N, C, d1, ...)
+    at integer classes ``target`` (N,) or (N, d1, ...); ``weight`` (C,) weighs the classes and
+    the weighted mean divides by the weights used; labels equal to ``ignore_index`` add 0."""
+    check_reduction("nll_loss", reduction)
+    weight = _class_weight("nll_loss", weight, input)
+    target = _as_labels(target, input)
+    logp, labels, shape = _as_rows("nll_loss", input, target)
+    ignored = _check_labels("nll_loss", logp, labels, ignore_index)
+    loss, total = _picked(logp, labels, weight, ignore_index, ignored)
+    return _finish(loss, reduction, total, shape)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",  # noqa: A002
+                  label_smoothing=0.0):
+    """Softmax cross-entropy of scores ``input`` (N, C) or (N, C, d1, ...) against integer
+    classes ``target`` (or class probabilities of ``input``'s shape), as PyTorch's: ``weight``,
+    ``ignore_index`` and ``label_smoothing`` (the target mixed with the uniform distribution).
+    The plain mean over (N, C) with integer labels is one fused kernel each way."""
+    if reduction == "mean" and isinstance(input, Tensor) and input.ndim and input.shape[0] == 0:
+        raise ValueError(f"cross_entropy: the mean over an empty batch (logits of shape "
+                         f"{tuple(input.shape)}) is undefined; use reduction='sum' or 'none'")
+    if reduction == "mean" and weight is None and not label_smoothing and input.ndim == 2 \
+            and isinstance(target, Tensor) and target.dtype.kind in "iu":   # the fast path
+        if not _check_labels("cross_entropy", input, _as_labels(target, input), ignore_index):
+            return SoftmaxCrossEntropy()(input, target)
+    check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    weight = _class_weight("cross_entropy", weight, input)
+    if isinstance(target, Tensor) and target.dtype.kind == "f" and target.shape == input.shape:
+        return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
+    target = _as_labels(target, input)
+    scores, labels, shape = _as_rows("cross_entropy", input, target)
+    ignored = _check_labels("cross_entropy", scores, labels, ignore_index)
+    logp = log_softmax(scores, axis=1)
+    loss, total = _picked(logp, labels, weight, ignore_index, ignored)
+    if label_smoothing:
+        eps, classes = label_smoothing, scores.shape[1]
+        smooth = -(logp if weight is None else logp * weight).sum(axis=1)
+        if ignored:
+            smooth = smooth * wrap(labels.array != ignore_index, logp.device).astype(logp.dtype)
+        loss = loss * (1 - eps) + smooth * (eps / classes)
+    return _finish(loss, reduction, total, shape)
+
+
+def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):  # noqa: A002
+    """Cross-entropy against class probabilities: -Σ_c w_c t_c log softmax(x)_c per sample;
+    the mean divides by the number of samples."""
+    order = (0, *range(2, input.ndim), 1)
+    scores = input.permute(*order) if input.ndim > 2 else input
+    t = target.permute(*order) if input.ndim > 2 else target
+    classes = input.shape[1]
+    if label_smoothing:
+        t = t * (1 - label_smoothing) + label_smoothing / classes
+    logp = log_softmax(scores, axis=-1)
+    loss = -((logp * t) if weight is None else (logp * t) * weight).sum(axis=-1)
+    return reduce_loss(loss, reduction)
+
+
+def _margins(scores, labels, margin, p):
+    """max(0, margin - s_iy + s_ij)^p for j != y_i (0 at j = y_i), shape (N, C)."""
+    xp = backend.array_module(labels.array)
+    raw = labels.array
+    rows = xp.arange(raw.shape[0])
+    others = xp.ones(scores.shape, scores.dtype)
+    others[rows, raw] = 0
+    m = (scores - scores[rows, raw].reshape(-1, 1) + margin).relu() * wrap(others, scores.device)
+    return m if p == 1 else m * m
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):  # noqa: A002
+    """PyTorch's multiclass margin loss: Σ_{j≠y} max(0, margin - x_y + x_j)^p / C per sample,
+    times weight[y]. The notes' SVM loss is :func:`hinge_loss`."""
+    check_reduction("multi_margin_loss", reduction)
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p!r}")
+    weight = _class_weight("multi_margin_loss", weight, input)
+    target = _as_labels(target, input)
+    _check_labels("multi_margin_loss", input, target)
+    loss = _margins(input, target, margin, p).sum(axis=1) / input.shape[1]
+    if weight is not None:
+        loss = loss * wrap(weight.array[target.array], input.device)
+    return reduce_loss(loss, reduction)
 
 
 def hinge_loss(scores, labels, margin=1.0):
-    """Multiclass SVM (hinge) loss of the notes, averaged over the batch."""
+    """The multiclass SVM (hinge) loss of the notes, Σ_{j≠y_i} max(0, s_j - s_y + Δ) averaged
+    over the batch: :func:`multi_margin_loss` without its 1/C."""
     labels = _as_labels(labels, scores)
     _check_labels("hinge_loss", scores, labels)
-    return Hinge(margin)(scores, labels)
+    return _margins(scores, labels, margin, 1).sum() / scores.shape[0]
 
 
 def _as_labels(labels, like):

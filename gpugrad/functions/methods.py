@@ -13,7 +13,8 @@ import numpy as np
 from .. import autograd, backend
 from ..creation import as_dtype
 from ..tensor import Tensor
-from . import activation, arithmetic, assign, comparison, inplace, linalg, reduction, shape
+from . import (activation, arithmetic, arrange, assign, broadcast, comparison, inplace, linalg,
+               reduction, selection, shape)
 
 __all__ = ["bind_tensor_methods"]
 
@@ -72,6 +73,15 @@ def astype(self, dtype):
     return self if dtype == self.array.dtype else shape.astype(self, dtype)
 
 
+def where(self, condition, other):
+    """PyTorch's ``x.where(condition, other)``: x where condition holds, else other."""
+    return selection.where(condition, self, other)
+
+
+def expand_as(self, other):
+    return arrange.expand(self, other.shape)
+
+
 def __iter__(self):  # noqa: N807
     if self.array.ndim == 0:
         raise TypeError("iteration over a 0-d tensor")
@@ -105,10 +115,17 @@ _METHODS = {
     # reductions
     "sum": reduction.sum, "mean": reduction.mean, "max": reduction.max, "min": reduction.min,
     "argmax": reduction.argmax, "argmin": reduction.argmin, "any": reduction.any,
-    "all": reduction.all,
+    "all": reduction.all, "var": reduction.var, "std": reduction.std,
+    "logsumexp": reduction.logsumexp, "norm": reduction.norm, "cumsum": reduction.cumsum,
+    # selecting and gathering
+    "where": where, "gather": selection.gather, "take_along_dim": selection.take_along_dim,
     # shape
-    "reshape": reshape, "view": reshape, "unbind": shape.unbind, "flatten": shape.flatten, "unflatten": shape.unflatten,
-    "transpose": transpose, "permute": permute,
+    "reshape": reshape, "view": reshape, "flatten": shape.flatten, "unflatten": shape.unflatten,
+    "transpose": transpose, "permute": permute, "squeeze": arrange.squeeze,
+    "unsqueeze": arrange.unsqueeze, "expand": arrange.expand, "expand_as": expand_as,
+    "broadcast_to": broadcast.broadcast_to, "repeat": arrange.repeat, "tile": arrange.tile,
+    "repeat_interleave": arrange.repeat_interleave, "flip": arrange.flip, "split": arrange.split,
+    "chunk": arrange.chunk, "unbind": arrange.unbind,
     "T": property(lambda self: shape.transpose(self, None)), "__getitem__": shape.getitem,
     "__iter__": __iter__,
     # sizes, as PyTorch spells them (ndim and shape are Tensor's own properties)

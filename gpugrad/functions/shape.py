@@ -19,9 +19,8 @@ from ..autograd import Op
 from ..tensor import Tensor, bounds_in_dtype, wrap
 from .promotion import result_dtype
 
-__all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "getitem",
-           "concatenate", "stack", "unbind", "astype", "to_device", "normalize_axis", "clone", "raw_index",
-           "check_index_device"]
+__all__ = ["reshape", "transpose", "permute", "swap_axes", "flatten", "unflatten", "getitem", "concatenate", "cat", "stack", "astype", "to_device",
+           "normalize_axis", "clone", "raw_index", "check_index_device"]
 
 
 class Reshape(Op):
@@ -144,22 +143,6 @@ class Stack(Op):
     def backward(self, gy):
         axis = self.axis % gy.ndim
         return tuple(gy[(slice(None),) * axis + (i,)] for i in range(gy.shape[axis]))
-
-
-class Unbind(Op):
-    """ys = the slices of x along ``axis`` (views of x's memory): dx = stack(dys, axis), a
-    missing dy counting as zeros. One op for all the slices: T separate indexings would each
-    give back a gradient of x's full size."""
-
-    def __init__(self, axis):
-        self.axis = axis
-
-    def forward(self, x):
-        lead = (slice(None),) * self.axis
-        return tuple(x[lead + (k,)] for k in range(x.shape[self.axis]))
-
-    def backward(self, *gys):
-        return Stack(self.axis).apply(*gys)
 
 
 class AsType(Op):
@@ -351,26 +334,31 @@ def _common_dtype(tensors):
     return [t if t.dtype == dtype else astype(t, dtype) for t in tensors]
 
 
-def concatenate(tensors, axis=0):
-    axis = _joined("concatenate", tensors, axis, new_axis=False)
+def _dim_alias(op, axis, dim):
+    """``axis`` (0 by default), or PyTorch's ``dim`` given for it."""
+    if dim is None:
+        return axis
+    if axis != 0:
+        raise TypeError(f"{op}: give axis or dim (its PyTorch name), not both")
+    return dim
+
+
+def concatenate(tensors, axis=0, *, dim=None):
+    """The tensors joined along an existing axis (``cat`` and ``concat`` are its PyTorch
+    names)."""
+    axis = _joined("concatenate", tensors, _dim_alias("concatenate", axis, dim), new_axis=False)
     return _keep_bounds(Concatenate(axis)(*_common_dtype(tensors)), *tensors)
 
 
-def stack(tensors, axis=0):
-    axis = _joined("stack", tensors, axis, new_axis=True)
+def cat(tensors, dim=0, *, axis=None):
+    """PyTorch's name of :func:`concatenate`."""
+    return concatenate(tensors, dim if axis is None else axis)
+
+
+def stack(tensors, axis=0, *, dim=None):
+    """The tensors (of one shape) joined along a new axis."""
+    axis = _joined("stack", tensors, _dim_alias("stack", axis, dim), new_axis=True)
     return _keep_bounds(Stack(axis)(*_common_dtype(tensors)), *tensors)
-
-
-def unbind(x, dim=0):
-    """PyTorch's unbind: the tuple of x's slices along ``dim`` (views sharing x's version)."""
-    axis = normalize_axis(dim, x.ndim, "unbind")
-    if x.shape[axis] == 0:
-        return ()
-    ys = Unbind(axis)(x)
-    ys = ys if isinstance(ys, tuple) else (ys,)
-    for y in ys:
-        y.share_version(x)
-    return ys
 
 
 def astype(x, dtype):

@@ -9,11 +9,14 @@ dispatch. Nothing here synchronises the host with the device.
 """
 from .activations import (ACTIVATION_CODES, activation_bwd, activation_fwd, bias_act_fwd,
                           relu_bwd, relu_fwd, sigmoid_bwd, sigmoid_fwd)
+from .layer_norm import layer_norm_bwd, layer_norm_fwd
 from .loader import (ELEMENTWISE_PRELUDE, ELEMENTWISE_SPECS, KERNEL_DIR, NVRTC_OPTIONS,
                      elementwise_kernel, kernel_source, raw_kernel)
+from .pointwise import POINTWISE_CODES, pointwise_bwd, pointwise_fwd
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 from .reduction import sum_rows, total_norm
 from .rnn import gru_cell_bwd, gru_cell_fwd, lstm_cell_bwd, lstm_cell_fwd
+from .scatter import index_add_rows
 from .softmax_xent import softmax_xent_bwd, softmax_xent_fwd
 
 __all__ = [
@@ -22,4 +25,5 @@ __all__ = [
     "relu_fwd", "relu_bwd", "activation_fwd", "activation_bwd", "bias_act_fwd", "softmax_xent_fwd",
     "softmax_xent_bwd", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "sum_rows", "total_norm",
     "lstm_cell_fwd", "lstm_cell_bwd", "gru_cell_fwd", "gru_cell_bwd",
+    "index_add_rows", "layer_norm_fwd", "layer_norm_bwd", "POINTWISE_CODES", "pointwise_fwd", "pointwise_bwd",
 ]

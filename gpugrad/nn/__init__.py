@@ -1,13 +1,21 @@
 """Neural-network building blocks: Module, Parameter, layers and ``functional``."""
 from . import functional, init, parallel, utils
-from .activation import (ElementwiseActivation, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh,
+from .activation import (ELU, GELU, ElementwiseActivation, LeakyReLU, LogSoftmax, ReLU, Sigmoid,
+                         SiLU, Softmax, Softplus, Tanh,
                          activation_module)
-from .container import Sequential
+from .container import ModuleDict, ModuleList, Sequential
+from .layer_norm import LayerNorm
 from .linear import Flatten, Identity, Linear
-from .module import Module, Parameter
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
+                   NLLLoss, SmoothL1Loss)
+from .module import IncompatibleKeys, Module, Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from .sparse import Embedding
 
-__all__ = ["Module", "Parameter", "Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Softmax",
-           "LogSoftmax", "Flatten", "Identity", "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase",
+__all__ = ["Module", "Parameter", "IncompatibleKeys", "ModuleList", "ModuleDict", "LayerNorm",
+           "Embedding", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss",
+           "BCEWithLogitsLoss", "SmoothL1Loss", "MultiMarginLoss", "Linear", "Sequential", "ReLU",
+           "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "GELU", "SiLU", "ELU", "Softplus",
+           "LeakyReLU", "Flatten", "Identity", "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase",
            "RNNCell", "LSTMCell", "GRUCell", "ElementwiseActivation", "activation_module",
            "functional", "init", "parallel", "utils"]

@@ -1,13 +1,17 @@
 """``Module`` and ``Parameter``: the containers a training script is written against."""
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 from .. import backend
 from ..tensor import Tensor, conform_array
 from .hooks import ModuleHooks
 
-__all__ = ["Parameter", "Module"]
+__all__ = ["Parameter", "Module", "IncompatibleKeys"]
+
+#: What ``load_state_dict`` returns, as PyTorch's: the keys the module has that the state dict
+#: lacked, and the keys of the state dict that the module does not have.
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Parameter(Tensor):
@@ -33,6 +37,8 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_hooks", None)   # an instance attribute: the quickest test
 
@@ -41,8 +47,14 @@ class Module:
         if params is None:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  "before assigning attributes")
-        if isinstance(value, Parameter):
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer {name!r} of "
+                                f"{type(self).__name__} (a Tensor or None)")
+            self._buffers[name] = value
+        elif isinstance(value, Parameter):
             self._modules.pop(name, None)
+            self._buffers.pop(name, None)
             params[name] = value
         elif isinstance(value, Module):
             params.pop(name, None)
@@ -57,7 +69,28 @@ class Module:
     def __delattr__(self, name):
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
+        self._non_persistent_buffers.discard(name)
         object.__delattr__(self, name)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Keep ``tensor`` (a Tensor, or None) as state that is not a parameter: a running
+        statistic, a class weight. Buffers are moved by ``.to``, listed by ``named_buffers`` and,
+        when ``persistent``, saved in ``state_dict``."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: buffer name must be a non-empty string without '.', "
+                           f"got {name!r}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got "
+                            f"{type(tensor).__name__}")
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"register_buffer: attribute {name!r} already exists")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+        object.__setattr__(self, name, tensor)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
@@ -105,8 +138,39 @@ class Module:
         for _, m in self.named_modules():
             yield m
 
+    def named_children(self):
+        return iter(self._modules.items())
+
     def children(self):
         return iter(self._modules.values())
+
+    def get_submodule(self, target):
+        """The submodule at the dotted path ``target`` ('' is the module itself)."""
+        mod = self
+        for part in target.split(".") if target else ():
+            if part not in mod._modules:
+                raise AttributeError(f"get_submodule: {type(mod).__name__} has no submodule "
+                                     f"{part!r} (looking up {target!r})")
+            mod = mod._modules[part]
+        return mod
+
+    def apply(self, fn):
+        """Call ``fn`` on every submodule (children first) and on self; returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def named_buffers(self, prefix="", recurse=True):
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, mod in mods:
+            for name, b in mod._buffers.items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
 
     def named_parameters(self, prefix=""):
         seen = set()
@@ -120,9 +184,19 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Drop every parameter's gradient (``set_to_none``), or fill it with zeros in place."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
+
+    def requires_grad_(self, requires_grad=True):
+        """Switch gradient tracking of every parameter on or off (freezing); returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     def train(self, mode=True):
         for m in self.modules():
@@ -146,6 +220,12 @@ class Module:
                 p.data = data
             if p.grad is not None:
                 p.grad = p.grad.to(p.device, dtype)
+        for b in self.buffers():
+            data = b.array if dev is None else backend.to_device(b.array, dev)
+            if dtype is not None and data.dtype.kind == "f":    # integer counters keep theirs
+                data = data.astype(dtype, copy=False)
+            if data is not b.array:
+                b.data = data
         return self
 
     def cpu(self):
@@ -155,24 +235,42 @@ class Module:
         return self.to(f"cuda:{index}")
 
     # ------------------------------------------------------------------ state
+    def _state_tensors(self):
+        """Name -> tensor of what ``state_dict`` holds: each module's parameters, then its
+        persistent buffers, module by module (PyTorch's order)."""
+        out, seen = OrderedDict(), set()
+        for mod_name, mod in self.named_modules():
+            dot = f"{mod_name}." if mod_name else ""
+            for name, p in mod._parameters.items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    out[dot + name] = p
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent_buffers:
+                    out[dot + name] = b
+        return out
+
     def state_dict(self):
-        """Parameter name -> detached Tensor sharing the parameter's data."""
-        return OrderedDict((name, p.detach()) for name, p in self.named_parameters())
+        """Name -> detached Tensor sharing the data of each parameter and persistent buffer."""
+        return OrderedDict((name, t.detach()) for name, t in self._state_tensors().items())
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values from ``state_dict`` (Tensors or NumPy/CuPy arrays) into the parameters,
-        keeping each parameter's device and dtype. Shapes must match; with ``strict`` the keys
-        must match exactly. Nothing is changed when any check fails."""
-        own = dict(self.named_parameters())
+        """Copy values from ``state_dict`` (Tensors or NumPy/CuPy arrays) into the parameters
+        and persistent buffers, keeping each one's device and dtype. Returns
+        ``IncompatibleKeys(missing_keys, unexpected_keys)``; with ``strict`` either being
+        non-empty is a RuntimeError listing both. Shapes must match. Nothing is changed when
+        any check fails."""
+        own = self._state_tensors()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        staged = [(p, conform_array(state_dict[name], p, f"load_state_dict: {name!r} of the state dict"))
-                  for name, p in own.items() if name in state_dict]
-        for p, value in staged:
-            p.data = value
-        return missing, unexpected
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
+                               f"missing keys {missing}, unexpected keys {unexpected}")
+        staged = [(t, conform_array(state_dict[name], t, f"load_state_dict: {name!r} of the state dict"))
+                  for name, t in own.items() if name in state_dict]
+        for t, value in staged:
+            t.data = value
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing
     def extra_repr(self):

@@ -221,5 +221,11 @@ def _emulate(name, v, T):
                   *(v[s] for s in spec.scalars), *(bool(v[f]) for f in spec.flags))
         for a in state:
             store(a, state[a])
+    elif name in ("pointwise_fwd", "pointwise_bwd"):
+        pw = next(k for k, c in K.POINTWISE_CODES.items() if c == v["code"])
+        if name == "pointwise_fwd":
+            store("y", K.pointwise_fwd(pw, acc("x"), v["a"], v["b"]))
+        else:
+            store("dx", K.pointwise_bwd(pw, acc("x"), acc("dy"), v["a"], v["b"]))
     else:
         raise AssertionError(f"unknown elementwise kernel {name}")

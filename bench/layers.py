@@ -1,0 +1,109 @@
+"""LayerNorm and Embedding, forward + backward, beside PyTorch: CPU, one thread, float32.
+
+    python -m bench.layers                   # both libraries, a table of ms per step
+    python -m bench.layers --json
+
+A step is the layer's forward on fresh-graph inputs, a sum, and backward (the input's and the
+parameters' gradients), then the gradients dropped; the median of ``--repeats`` timed blocks
+of ``--inner`` steps. The issue's target: gpugrad at most 1.2x PyTorch's time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import numpy as np  # noqa: E402
+
+LAYER_NORM = (512, 1024)            # (rows, features)
+EMBEDDING = (50_000, 256, (64, 128))   # (num_embeddings, dim, indices' shape)
+
+
+def _median_ms(step, repeats, inner):
+    step()                                      # warm up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            step()
+        times.append((time.perf_counter() - t0) / inner * 1e3)
+    return statistics.median(times)
+
+
+def gpugrad_steps(rng):
+    import gpugrad as gg
+    import gpugrad.nn as nn
+
+    x = gg.tensor(rng.standard_normal(LAYER_NORM).astype(np.float32), requires_grad=True)
+    ln = nn.LayerNorm(LAYER_NORM[1])
+    rows, dim, shape = EMBEDDING
+    emb = nn.Embedding(rows, dim)
+    idx = gg.tensor(rng.integers(0, rows, shape))
+
+    def layer_norm():
+        ln(x).sum().backward()
+        x.grad = None
+        ln.zero_grad()
+
+    def embedding():
+        emb(idx).sum().backward()
+        emb.zero_grad()
+
+    return {"layer_norm": layer_norm, "embedding": embedding}
+
+
+def torch_steps(rng):
+    import torch
+
+    torch.set_num_threads(1)
+    x = torch.tensor(rng.standard_normal(LAYER_NORM).astype(np.float32), requires_grad=True)
+    ln = torch.nn.LayerNorm(LAYER_NORM[1])
+    rows, dim, shape = EMBEDDING
+    emb = torch.nn.Embedding(rows, dim)
+    idx = torch.tensor(rng.integers(0, rows, shape))
+
+    def layer_norm():
+        ln(x).sum().backward()
+        x.grad = None
+        ln.zero_grad(set_to_none=True)
+
+    def embedding():
+        emb(idx).sum().backward()
+        emb.zero_grad(set_to_none=True)
+
+    return {"layer_norm": layer_norm, "embedding": embedding}
+
+
+def run(repeats=7, inner=10):
+    rng = np.random.default_rng(0)
+    results = {"gpugrad": {k: _median_ms(f, repeats, inner) for k, f in gpugrad_steps(rng).items()}}
+    try:
+        results["torch"] = {k: _median_ms(f, repeats, inner) for k, f in torch_steps(rng).items()}
+    except ImportError:
+        pass
+    return results
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--inner", type=int, default=10)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    results = run(args.repeats, args.inner)
+    if args.json:
+        print(json.dumps(results))
+        return
+    print(f"{'layer (fwd + bwd)':<22}{'gpugrad ms':>12}{'torch ms':>12}{'ratio':>8}")
+    for name, ms in results["gpugrad"].items():
+        t = results.get("torch", {}).get(name)
+        print(f"{name:<22}{ms:>12.3f}" + (f"{t:>12.3f}{ms / t:>8.2f}" if t else ""))
+
+
+if __name__ == "__main__":
+    main()
