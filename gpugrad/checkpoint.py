@@ -2,7 +2,8 @@
 
 The file holds plain arrays only, never pickles, so loading one cannot run code::
 
-    model:<parameter name>          the model's parameters (host copies, their own dtype)
+    model:<name>                    the model's state dict: parameters and persistent buffers
+                                    (BatchNorm's running statistics), host copies, own dtypes
     optim:<index>:<buffer name>     the optimizer's per-parameter buffers (Adam's exp_avg, ...)
     __meta__                        uint8 array: UTF-8 JSON with the metadata the caller passed,
                                     plus the optimizer's non-array state (Adam's step counts)
@@ -262,8 +263,9 @@ def _optim_state(path, info, arrays):
 # --------------------------------------------------------------------------- restoring
 
 def architecture_of(model) -> list:
-    """``[(name, shape), ...]`` of a model's parameters: what a checkpoint must match."""
-    return [(name, tuple(p.shape)) for name, p in model.named_parameters()]
+    """``[(name, shape), ...]`` of a model's state (parameters and persistent buffers, such as
+    BatchNorm's running statistics): what a checkpoint must match."""
+    return [(name, tuple(t.shape)) for name, t in model.state_dict().items()]
 
 
 def _describe(pairs) -> str:

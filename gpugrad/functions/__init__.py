@@ -66,8 +66,12 @@ from .activation import ACTIVATIONS, get_activation, log_softmax, relu, sigmoid,
 from .arithmetic import (abs, add, clamp, clip, div, exp, log, maximum, minimum, mul, neg, pow, sqrt,
                          sub)
 from .broadcast import broadcast_to, sum_to
+from .conv import conv1d, conv2d
 from .linalg import linear, matmul
 from .loss import cross_entropy, hinge_loss, mse_loss
+from .normalization import batch_norm
+from .pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d,
+                      max_pool2d)
 from .reduction import argmax, argmin, max, mean, min, sum
 from .shape import (astype, clone, concatenate, flatten, getitem, permute, reshape, stack,
                     to_device, transpose, unflatten)
@@ -78,4 +82,6 @@ __all__ = [
     "sqrt", "sub", "sum_to", "broadcast_to", "linear", "matmul", "cross_entropy", "hinge_loss",
     "mse_loss", "argmax", "argmin", "max", "mean", "min", "sum", "astype", "concatenate", "getitem",
     "reshape", "stack", "to_device", "transpose", "permute", "flatten", "unflatten", "clone",
+    "conv1d", "conv2d", "batch_norm", "max_pool1d",
+    "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
 ]

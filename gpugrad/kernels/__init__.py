@@ -9,8 +9,11 @@ dispatch. Nothing here synchronises the host with the device.
 """
 from .activations import (ACTIVATION_CODES, activation_bwd, activation_fwd, bias_act_fwd,
                           relu_bwd, relu_fwd, sigmoid_bwd, sigmoid_fwd)
+from .conv import Window, col2im, im2col
+from .dropout import dropout_apply, dropout_key
 from .loader import (ELEMENTWISE_PRELUDE, ELEMENTWISE_SPECS, KERNEL_DIR, NVRTC_OPTIONS,
                      elementwise_kernel, kernel_source, raw_kernel)
+from .normalization import batch_norm_apply, batch_norm_grad, channel_dots, channel_sums
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 from .reduction import sum_rows, total_norm
 from .softmax_xent import softmax_xent_bwd, softmax_xent_fwd
@@ -20,4 +23,6 @@ __all__ = [
     "raw_kernel", "elementwise_kernel", "ACTIVATION_CODES", "sigmoid_fwd", "sigmoid_bwd",
     "relu_fwd", "relu_bwd", "activation_fwd", "activation_bwd", "bias_act_fwd", "softmax_xent_fwd",
     "softmax_xent_bwd", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "sum_rows", "total_norm",
+    "Window", "im2col", "col2im", "dropout_apply", "dropout_key",
+    "channel_sums", "channel_dots", "batch_norm_apply", "batch_norm_grad",
 ]

@@ -33,6 +33,8 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_hooks", None)   # an instance attribute: the quickest test
 
@@ -49,6 +51,11 @@ class Module:
             self._modules[name] = value
         elif name in params and value is None:
             params[name] = None
+        elif name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign a {type(value).__name__} to buffer {name!r} of "
+                                f"{type(self).__name__} (a Tensor or None)")
+            self._buffers[name] = value
         else:
             params.pop(name, None)
             self._modules.pop(name, None)
@@ -57,6 +64,8 @@ class Module:
     def __delattr__(self, name):
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
+        self._non_persistent_buffers.discard(name)
         object.__delattr__(self, name)
 
     def forward(self, *args, **kwargs):
@@ -120,6 +129,40 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
+    def register_buffer(self, name, tensor, persistent=True):
+        """PyTorch's: ``tensor`` (a Tensor, or None) kept as attribute ``name``, not a parameter;
+        moved by ``to()`` and, when ``persistent``, part of ``state_dict()``."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: a buffer name must be a non-empty string without '.', got {name!r}")
+        if (hasattr(self, name) and name not in self._buffers) or name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: attribute {name!r} of {type(self).__name__} already exists")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        self._buffers[name] = tensor
+        (self._non_persistent_buffers.discard if persistent else self._non_persistent_buffers.add)(name)
+        object.__setattr__(self, name, tensor)
+
+    def named_buffers(self, prefix="", recurse=True):
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, mod in mods:
+            for name, b in mod._buffers.items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def _named_state(self):
+        """(name, tensor) of every parameter and persistent buffer, module by module."""
+        seen = set()
+        for mod_name, mod in self.named_modules():
+            persistent = ((n, b) for n, b in mod._buffers.items() if n not in mod._non_persistent_buffers)
+            for name, t in (*mod._parameters.items(), *persistent):
+                if t is not None and id(t) not in seen:
+                    seen.add(id(t))
+                    yield (f"{mod_name}.{name}" if mod_name else name), t
+
     def zero_grad(self):
         for p in self.parameters():
             p.grad = None
@@ -134,13 +177,14 @@ class Module:
 
     # ------------------------------------------------------------------ devices
     def to(self, device=None, dtype=None):
-        """Move (and/or cast) every parameter in place; returns self."""
+        """Move (and/or cast) every parameter and buffer in place (a cast changes floating-point
+        ones only); returns self."""
         dev = None if device is None else backend.resolve_device(device, check=True)
-        for p in self.parameters():
+        for p in (*self.parameters(), *self.buffers()):
             data = p.array
             if dev is not None and p.device is not dev:
                 data = backend.to_device(data, dev)
-            if dtype is not None:
+            if dtype is not None and data.dtype.kind == "f":
                 data = data.astype(dtype, copy=False)
             if data is not p.array:
                 p.data = data
@@ -156,14 +200,14 @@ class Module:
 
     # ------------------------------------------------------------------ state
     def state_dict(self):
-        """Parameter name -> detached Tensor sharing the parameter's data."""
-        return OrderedDict((name, p.detach()) for name, p in self.named_parameters())
+        """Name -> detached Tensor sharing the data, of every parameter and persistent buffer."""
+        return OrderedDict((name, t.detach()) for name, t in self._named_state())
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values from ``state_dict`` (Tensors or NumPy/CuPy arrays) into the parameters,
-        keeping each parameter's device and dtype. Shapes must match; with ``strict`` the keys
-        must match exactly. Nothing is changed when any check fails."""
-        own = dict(self.named_parameters())
+        """Copy values from ``state_dict`` (Tensors or NumPy/CuPy arrays) into the parameters and
+        persistent buffers, keeping each one's device and dtype. Shapes must match; with
+        ``strict`` the keys must match exactly. Nothing is changed when any check fails."""
+        own = dict(self._named_state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
