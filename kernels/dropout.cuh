@@ -1,5 +1,5 @@
-// dropout.cuh: the keep-or-drop decision of dropout, written once for the GPU kernels
-// (dropout.cu and the ElementwiseKernel of gpugrad/kernels/dropout.py) and for the host test
+// dropout.cuh: the keep-or-drop decision of dropout, written once for the GPU kernel
+// (dropout.cu; float16 goes through it in float32) and for the host test
 // that checks it against the NumPy twin.
 //
 // The mask is a counter-based hash, as PyTorch's Philox masks are: element `index` of a call

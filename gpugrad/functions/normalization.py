@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .. import backend, kernels
 from ..autograd import Op, no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap
 
 __all__ = ["batch_norm", "BatchNorm"]
 
@@ -135,11 +135,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                     _update_running(running_var, op.batch_var * (op.n / (op.n - 1)), momentum)
         return y
     per_channel = (1, -1) + (1,) * (input.ndim - 2)
-    xp = input.device.xp
-    with input.device.context():
-        invstd = (1 / xp.sqrt(running_var.array + eps)).astype(input.dtype, copy=False)
-        scale = invstd if weight is None else weight * invstd
-        shift = -running_mean.array.astype(input.dtype, copy=False) * scale
-        if bias is not None:
-            shift = shift + bias
+    dev, xp = input.device, input.device.xp
+    with dev.context():
+        invstd = wrap((1 / xp.sqrt(running_var.array + eps)).astype(input.dtype, copy=False), dev)
+        neg_mean = wrap(-running_mean.array.astype(input.dtype, copy=False), dev)
+    scale = invstd if weight is None else weight * invstd
+    shift = neg_mean * scale if bias is None else neg_mean * scale + bias
     return input * scale.reshape(per_channel) + shift.reshape(per_channel)

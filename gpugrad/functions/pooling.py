@@ -286,12 +286,13 @@ def _adaptive_sizes(name, output_size, spatial_shape):
 
 
 def _averaging_matrix(size, out, like):
-    """(out, size): row i averages input [⌊i·size/out⌋, ⌈(i+1)·size/out⌉), PyTorch's bins."""
+    """(out, size): row i averages input [⌊i·size/out⌋, ⌈(i+1)·size/out⌉), PyTorch's bins (a
+    constant Tensor on ``like``'s device)."""
     m = np.zeros((out, size))
     for i in range(out):
         start, end = (i * size) // out, -((-(i + 1) * size) // out)
         m[i, start:end] = 1.0 / (end - start)
-    return backend.to_device(m.astype(like.dtype), backend.device_of(like))
+    return wrap(backend.to_device(m.astype(like.dtype), like.device), like.device)
 
 
 def adaptive_avg_pool2d(input, output_size):  # noqa: A002
@@ -304,7 +305,7 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
         n, c = x.shape[:2]
         y = x.reshape(n, c, oh, H // oh, ow, W // ow).mean(axis=(3, 5))
     else:
-        y = _averaging_matrix(H, oh, x.array) @ (x @ _averaging_matrix(W, ow, x.array).T)
+        y = _averaging_matrix(H, oh, x) @ (x @ _averaging_matrix(W, ow, x).T)
     return back(y)
 
 

@@ -12,14 +12,11 @@ import numpy as np
 
 from .. import backend
 from . import loader
-from .loader import RAW_SCALAR, define_elementwise, define_raw, raw_suffix
+from .loader import RAW_SCALAR, RAW_SUFFIX, define_raw, raw_suffix
 
 __all__ = ["dropout_apply", "dropout_key", "dropout_keep", "dropout_threshold"]
 
 define_raw("dropout.cu", "dropout")
-define_elementwise("dropout", "T x, int64 a, int64 b, int64 threshold, float64 scale", "T y",
-                   "y = (T)gg::dropout_value((A)x, (long long)i, (unsigned int)a, (unsigned int)b, "
-                   "(unsigned int)threshold, (A)scale)", "dropout.cuh")
 
 _U32 = np.uint32
 _BLOCK = 1 << 32        # indices sharing their high 32 bits
@@ -76,15 +73,17 @@ def dropout_apply(x, key, p):
     scale = 1.0 / (1.0 - p)
     if backend.array_module(x) is np:
         return _dropout_np(np.asarray(x), a, b, threshold, scale)
+    cp = backend.cupy_module()
     suffix = raw_suffix(x)
-    if suffix is None:
-        return loader.launch_elementwise("dropout", x, a, b, threshold, scale)
-    y = backend.cupy_module().empty_like(x)
+    # otherwise a fresh (so C-contiguous and aligned) copy; float16 is computed in float32
+    work = x if suffix else x.astype(x.dtype if x.dtype in RAW_SUFFIX else cp.float32, copy=True)
+    suffix = RAW_SUFFIX[work.dtype]
+    y = cp.empty_like(work)
     if y.size:
         loader.launch_flat(f"dropout_{suffix}", y.size, y.itemsize,
-                           (x, y, np.int64(y.size), _U32(a), _U32(b), _U32(threshold),
+                           (work, y, np.int64(y.size), _U32(a), _U32(b), _U32(threshold),
                             RAW_SCALAR[suffix](scale)))
-    return y
+    return y if y.dtype == x.dtype else y.astype(x.dtype)
 
 
 _SAME_SIZE_INT = {2: np.int16, 4: np.int32, 8: np.int64}

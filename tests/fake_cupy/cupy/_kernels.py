@@ -91,7 +91,8 @@ class RawKernel:
                     raise CUDARuntimeError(errorIllegalAddress)
                 host_args.append(a._a)
             else:
-                want = {"long long": np.int64, "int": np.int32, "T": T, "double": np.float64}[typ]
+                want = {"long long": np.int64, "int": np.int32, "T": T, "double": np.float64,
+                        "unsigned int": np.uint32}[typ]
                 assert type(a) is want, (self.name, typ, type(a))
                 host_args.append(a.item())
         STATS["raw_launches"].append(self.name)
@@ -109,7 +110,7 @@ class RawKernel:
             return
         from gpugrad import kernels as K
         if self.base in ("sigmoid_fwd", "sigmoid_bwd", "relu_fwd", "relu_bwd",
-                         "softmax_xent_bwd", *K.optim.UPDATE_FAMILIES):
+                         "softmax_xent_bwd", "dropout", *K.optim.UPDATE_FAMILIES):
             for a in args:
                 if isinstance(a, ndarray) and a.dtype != np.int64:
                     assert a.data.ptr % 16 == 0, (self.name, "misaligned")
@@ -192,6 +193,10 @@ def _emulate(name, v, T):
     elif name == "bias_act_fwd_inplace":
         z = acc("z")
         store("z", K.bias_act_fwd(z, acc("b").reshape(-1, z.shape[-1])[0], act_names[v["act"]]))
+    elif name == "batch_norm_apply":
+        store("y", (acc("x") - acc("mean")) * acc("scale") + acc("shift"))
+    elif name == "batch_norm_grad":
+        store("gx", (acc("x") - acc("mean")) * acc("b") + acc("gy") * acc("a") + acc("c"))
     elif name in K.optim.ELEMENTWISE_UPDATES:   # an optimizer update: its twin, generically
         family, arrays = K.optim.ELEMENTWISE_UPDATES[name]
         spec = K.optim.UPDATE_FAMILIES[family]
