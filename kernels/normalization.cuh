@@ -15,11 +15,11 @@ GG_HD T batch_norm_apply(T x, T mean, T scale, T shift) {
     return (x - mean) * scale + shift;
 }
 
-// dx = (x - mean) * b + dy * a + c: the batch-statistics backward with its per-channel
-// coefficients folded (a = weight * invstd, b = -a * invstd * Σ(dy x̂) / n, c = -a * Σ dy / n).
+// dx = x * b + c + dy * a: the batch-statistics backward with its per-channel coefficients
+// folded (a = weight * invstd, b = -a * invstd * Σ(dy x̂) / n, c = -a * Σ dy / n - mean * b).
 template <typename T>
-GG_HD T batch_norm_grad(T x, T dy, T mean, T a, T b, T c) {
-    return (x - mean) * b + dy * a + c;
+GG_HD T batch_norm_grad(T x, T dy, T a, T b, T c) {
+    return (x * b + c) + dy * a;
 }
 
 }  // namespace gg

@@ -262,10 +262,10 @@ extern "C" void batch_norm_apply_##S(const T* x, const T* mean, const T* scale, 
     for (long long i = 0; i < n; ++i)                                                        \
         y[i] = gg::batch_norm_apply(x[i], mean[i], scale[i], shift[i]);                      \
 }                                                                                            \
-extern "C" void batch_norm_grad_##S(const T* x, const T* gy, const T* mean, const T* a,      \
-                                    const T* b, const T* c, T* gx, long long n) {            \
+extern "C" void batch_norm_grad_##S(const T* x, const T* gy, const T* a, const T* b,         \
+                                    const T* c, T* gx, long long n) {                        \
     for (long long i = 0; i < n; ++i)                                                        \
-        gx[i] = gg::batch_norm_grad(x[i], gy[i], mean[i], a[i], b[i], c[i]);                 \
+        gx[i] = gg::batch_norm_grad(x[i], gy[i], a[i], b[i], c[i]);                          \
 }
 
 GG_HOST(float, f32)
@@ -322,7 +322,7 @@ class HostKernels:
                 "col2im": ([arr, arr, i64] + [i64] * 12, None),
                 "dropout": ([arr, arr, i64] + [ctypes.c_uint] * 3 + [sc], None),
                 "batch_norm_apply": ([arr] * 5 + [i64], None),
-                "batch_norm_grad": ([arr] * 7 + [i64], None),
+                "batch_norm_grad": ([arr] * 6 + [i64], None),
             }
             for name, (argtypes, restype) in sig.items():
                 fn = getattr(lib, f"{name}_{suffix}")
@@ -922,8 +922,10 @@ def test_host_batch_norm_maps_match_twins(host, dtype):
     per = [v.reshape(1, -1, 1) for v in (mean, scale, shift, a, b, c)]
     np.testing.assert_allclose(host.elementwise("batch_norm_apply", x, *per[:3]),
                                K.batch_norm_apply(x, mean, scale, shift), rtol=rtol(dtype), atol=0)
-    np.testing.assert_allclose(host.elementwise("batch_norm_grad", x, gy, per[0], *per[3:]),
-                               K.batch_norm_grad(x, gy, mean, a, b, c), rtol=rtol(dtype), atol=0)
+    np.testing.assert_allclose(host.elementwise("batch_norm_grad", x, gy, *per[3:]),
+                               K.batch_norm_grad(x, gy, a, b, c), rtol=rtol(dtype), atol=0)
+    np.testing.assert_allclose(K.batch_norm_apply(x, mean, scale, shift, x - per[0]),
+                               K.batch_norm_apply(x, mean, scale, shift), rtol=rtol(dtype), atol=0)
     np.testing.assert_allclose(K.channel_sums(x), x.sum(axis=(0, 2)), rtol=rtol(dtype) * 10)
     np.testing.assert_allclose(K.channel_dots(x, gy), (x * gy).sum(axis=(0, 2)), rtol=rtol(dtype) * 10,
                                atol=rtol(dtype) * 10)

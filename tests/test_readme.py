@@ -57,3 +57,14 @@ def test_readme_data_example_runs(capsys, default_device):
     exec(compile(code, "README.md data", "exec"), scope)
     assert capsys.readouterr().out.splitlines() == promised
     assert scope["xb"].device == default_device and scope["batch"]["x"].device == default_device
+
+
+def test_readme_cnn_example_runs(capsys, default_device):
+    """The convolutional networks section's example trains a step and prints what it says."""
+    text = README.read_text()
+    code = re.search(r"## Convolutional networks\n.*?```python\n(.*?)```", text, re.S).group(1)
+    promised = [line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
+    scope = {}
+    exec(compile(code, "README.md cnn", "exec"), scope)
+    assert capsys.readouterr().out.splitlines() == promised
+    assert scope["loss"].device == default_device and scope["model"][1].running_mean.device == default_device

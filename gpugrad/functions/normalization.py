@@ -42,13 +42,12 @@ class BatchNorm(Op):
         mean = kernels.channel_sums(x3) / x.dtype.type(n)
         centered = x3 - mean.reshape(1, -1, 1)
         var = kernels.channel_dots(centered, centered) / x.dtype.type(n)
-        del centered
         invstd = 1 / xp.sqrt(var + x.dtype.type(self.eps))
         scale = invstd if weight is None else invstd * weight
         shift = xp.zeros_like(mean) if bias is None else bias
         self.batch_mean, self.batch_var, self.n = mean, var, n
         self.save_for_backward(x, weight, mean, invstd)
-        return kernels.batch_norm_apply(x3, mean, scale, shift).reshape(x.shape)
+        return kernels.batch_norm_apply(x3, mean, scale, shift, centered).reshape(x.shape)
 
     def backward(self, gy):
         x, weight, mean, invstd = self.saved
@@ -57,13 +56,14 @@ class BatchNorm(Op):
         need = self.needs_input_grad
         x3, gy3 = _as_channels(x), _as_channels(gy)
         sum_gy = kernels.channel_sums(gy3)
-        sum_gy_xhat = kernels.channel_dots(gy3, x3 - mean.reshape(1, -1, 1)) * invstd
+        # Σ dy (x - μ) = Σ dy x - μ Σ dy: no centred copy of x
+        sum_gy_xhat = (kernels.channel_dots(gy3, x3) - mean * sum_gy) * invstd
         gx = None
         if need[0]:
             nn = x.dtype.type(self.n)
             a = invstd if weight is None else weight * invstd
             b = -a * invstd * sum_gy_xhat / nn
-            gx = kernels.batch_norm_grad(x3, gy3, mean, a, b, -a * sum_gy / nn).reshape(x.shape)
+            gx = kernels.batch_norm_grad(x3, gy3, a, b, -a * sum_gy / nn - mean * b).reshape(x.shape)
         return self._grads(gx, sum_gy_xhat, sum_gy)
 
     def _grads(self, gx, gweight, gbias):

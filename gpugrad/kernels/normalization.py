@@ -18,8 +18,8 @@ __all__ = ["channel_sums", "channel_dots", "batch_norm_apply", "batch_norm_grad"
 
 define_elementwise("batch_norm_apply", "T x, T mean, T scale, T shift", "T y",
                    "y = (T)gg::batch_norm_apply((A)x, (A)mean, (A)scale, (A)shift)", "normalization.cuh")
-define_elementwise("batch_norm_grad", "T x, T gy, T mean, T a, T b, T c", "T gx",
-                   "gx = (T)gg::batch_norm_grad((A)x, (A)gy, (A)mean, (A)a, (A)b, (A)c)",
+define_elementwise("batch_norm_grad", "T x, T gy, T a, T b, T c", "T gx",
+                   "gx = (T)gg::batch_norm_grad((A)x, (A)gy, (A)a, (A)b, (A)c)",
                    "normalization.cuh")
 
 
@@ -42,23 +42,22 @@ def _per_channel(v):
     return v.reshape(1, -1, 1)
 
 
-def batch_norm_apply(x, mean, scale, shift):
-    """y = (x - mean) * scale + shift over x (N, C, P), the others per channel (C,)."""
+def batch_norm_apply(x, mean, scale, shift, centered=None):
+    """y = (x - mean) * scale + shift over x (N, C, P), the others per channel (C,). ``centered``:
+    x - mean when the caller has it already (the NumPy twin then computes y in its place)."""
     if backend.array_module(x) is np:
-        y = np.subtract(x, _per_channel(mean))
+        y = np.subtract(x, _per_channel(mean)) if centered is None else centered
         y *= _per_channel(scale)
         y += _per_channel(shift)
         return y
     return loader.launch_elementwise("batch_norm_apply", x, *map(_per_channel, (mean, scale, shift)))
 
 
-def batch_norm_grad(x, gy, mean, a, b, c):
-    """dx = (x - mean) * b + gy * a + c over x and gy (N, C, P), the others per channel (C,)."""
+def batch_norm_grad(x, gy, a, b, c):
+    """dx = x * b + c + gy * a over x and gy (N, C, P), the others per channel (C,)."""
     if backend.array_module(x) is np:
-        gx = np.subtract(x, _per_channel(mean))
-        gx *= _per_channel(b)
-        term = np.multiply(gy, _per_channel(a))
-        gx += term
+        gx = np.multiply(x, _per_channel(b))
         gx += _per_channel(c)
+        gx += np.multiply(gy, _per_channel(a))
         return gx
-    return loader.launch_elementwise("batch_norm_grad", x, gy, *map(_per_channel, (mean, a, b, c)))
+    return loader.launch_elementwise("batch_norm_grad", x, gy, *map(_per_channel, (a, b, c)))

@@ -196,7 +196,7 @@ def _emulate(name, v, T):
     elif name == "batch_norm_apply":
         store("y", (acc("x") - acc("mean")) * acc("scale") + acc("shift"))
     elif name == "batch_norm_grad":
-        store("gx", (acc("x") - acc("mean")) * acc("b") + acc("gy") * acc("a") + acc("c"))
+        store("gx", (acc("x") * acc("b") + acc("c")) + acc("gy") * acc("a"))
     elif name in K.optim.ELEMENTWISE_UPDATES:   # an optimizer update: its twin, generically
         family, arrays = K.optim.ELEMENTWISE_UPDATES[name]
         spec = K.optim.UPDATE_FAMILIES[family]
