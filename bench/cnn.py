@@ -8,7 +8,8 @@ in one run on the CPU with one thread (both libraries limited to it):
 Times forward + backward of Conv2d (batch 64, 3x3, 32 -> 64 channels, 28x28, padding 1),
 BatchNorm2d and Dropout (on that convolution's output, (64, 64, 28, 28)) and one Adam training step
 of the CNN (batch 64 of 1x28x28 images), each as the median over ``--repeats`` runs of the mean
-over as many calls as fill ``--min-time`` seconds; the ratio is gpugrad's time over PyTorch's.
+over as many calls as fill ``--min-time`` seconds, gpugrad's and PyTorch's runs interleaved (a
+busy machine's drift then hits both); the ratio is gpugrad's time over PyTorch's.
 The peak memory of the conv step (tracemalloc: NumPy's allocations) is reported beside the size
 of one whole-batch im2col buffer and of the chunk gpugrad keeps instead (functions/conv.py).
 With ``--epoch`` both libraries train the same CNN for one epoch over the same shuffled batches.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import statistics
 import time
 import tracemalloc
 from pathlib import Path
@@ -178,8 +180,9 @@ def main(argv=None):
         ours = gpugrad_cases(np.random.default_rng(0))
         theirs = torch_cases(torch, np.random.default_rng(0))
         for name in ours:   # alternately, so both see the same machine
-            t_ours = median_ms(ours[name], args.repeats, args.min_time) / 1e3
-            t_theirs = median_ms(theirs[name], args.repeats, args.min_time) / 1e3
+            runs = [(median_ms(ours[name], 1, args.min_time), median_ms(theirs[name], 1, args.min_time))
+                    for _ in range(args.repeats)]   # interleaved: a busy machine's drift hits both
+            t_ours, t_theirs = (statistics.median(r[k] for r in runs) / 1e3 for k in (0, 1))
             rows[name] = {"gpugrad_ms": 1e3 * t_ours, "torch_ms": 1e3 * t_theirs, "ratio": t_ours / t_theirs}
             print(f"{name:14s} gpugrad {1e3 * t_ours:9.2f} ms  torch {1e3 * t_theirs:9.2f} ms  "
                   f"ratio {t_ours / t_theirs:5.2f}", flush=True)

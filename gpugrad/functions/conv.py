@@ -131,6 +131,21 @@ def _from_columns(gcols, g, channels):
     return kernels.col2im(gcols.reshape(B, channels, g.kh, g.kw, g.oh, g.ow), g)
 
 
+def _matmul(a, b, out=None):
+    """a @ b over stacks of matrices (leading axes broadcast): CuPy's batched GEMM on a GPU; on the
+    CPU one BLAS call per matrix, which at these shapes is about 1.5x faster than NumPy's stacked
+    matmul (bench/cnn.py)."""
+    if backend.array_module(b) is not np:
+        return backend.array_module(b).matmul(a, b, out=out)
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if out is None:
+        out = np.empty(lead + (a.shape[-2], b.shape[-1]), np.result_type(a, b))
+    a, b = np.broadcast_to(a, lead + a.shape[-2:]), np.broadcast_to(b, lead + b.shape[-2:])
+    for i in np.ndindex(*lead):
+        np.matmul(a[i], b[i], out=out[i])
+    return out
+
+
 def _conv_arrays(x, w, g, groups):
     """y (N, OC, oh, ow) = w ⋆ x, chunk by chunk."""
     xp = backend.array_module(x)
@@ -138,7 +153,7 @@ def _conv_arrays(x, w, g, groups):
     wg = w.reshape(groups, OC // groups, -1)
     y = xp.empty((N, groups, OC // groups, g.oh * g.ow), x.dtype)
     for part in _chunks(N, x.shape[1] * g.kh * g.kw * g.oh * g.ow, x):
-        xp.matmul(wg, _columns(x[part], g, groups), out=y[part])
+        _matmul(wg, _columns(x[part], g, groups), out=y[part])
     return y.reshape(N, OC, g.oh, g.ow)
 
 
@@ -151,7 +166,7 @@ def _input_grad_arrays(gy, w, g, groups):
     gy4 = gy.reshape(N, groups, OC // groups, g.oh * g.ow)
     gx = xp.empty((N, C, g.H, g.W), gy.dtype)
     for part in _chunks(N, C * g.kh * g.kw * g.oh * g.ow, gy):
-        gx[part] = _from_columns(xp.matmul(wt, gy4[part]), g, C)
+        gx[part] = _from_columns(_matmul(wt, gy4[part]), g, C)
     return gx
 
 
@@ -164,7 +179,7 @@ def _weight_grad_arrays(x, gy, g, groups):
     gw = xp.zeros((groups, OC // groups, C // groups * g.kh * g.kw), x.dtype)
     for part in _chunks(N, C * g.kh * g.kw * g.oh * g.ow, x):
         cols = _columns(x[part], g, groups)
-        gw += xp.matmul(gy4[part], cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        gw += _matmul(gy4[part], cols.transpose(0, 1, 3, 2)).sum(axis=0)
     return gw.reshape(OC, C // groups, g.kh, g.kw)
 
 

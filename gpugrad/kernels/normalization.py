@@ -34,6 +34,8 @@ def channel_sums(x):
 def channel_dots(a, b):
     """Σ a·b over the batch and the rest of a and b (N, C, P): shape (C,)."""
     xp = backend.array_module(a)
+    if xp is np:   # einsum's one pass: twice as fast as NumPy's stacked matmul of 1 x P by P x 1
+        return np.einsum("ncp,ncp->c", a, b)
     n, c, p = a.shape
     return xp.matmul(a.reshape(n, c, 1, p), b.reshape(n, c, p, 1)).reshape(n, c).sum(axis=0)
 
