@@ -2,7 +2,8 @@
 
 The file holds plain arrays only, never pickles, so loading one cannot run code::
 
-    model:<parameter name>          the model's parameters (host copies, their own dtype)
+    model:<name>                    the model's state dict: parameters and persistent buffers
+                                    (BatchNorm's running statistics), host copies, own dtypes
     optim:<index>:<buffer name>     the optimizer's per-parameter buffers (Adam's exp_avg, ...)
     __meta__                        uint8 array: UTF-8 JSON with the metadata the caller passed,
                                     plus the optimizer's non-array state (Adam's step counts)
@@ -238,8 +239,9 @@ def read_header(path, arrays):
 
 
 def _model_state(path, header, arrays):
-    """The parameters the header lists (taken out of ``arrays``), checked against it: shapes
-    and dtypes as listed, floating point, and finite (a NaN or infinite weight is never resumed)."""
+    """The parameters and buffers the header lists (taken out of ``arrays``), checked against it:
+    shapes and dtypes as listed, floating point and finite (a NaN or infinite weight is never
+    resumed), or an integer buffer listed as such."""
     model_state = OrderedDict()
     try:
         listed = [(str(entry[0]), tuple(int(d) for d in entry[1]), str(entry[2]) if len(entry) > 2 else None)
@@ -256,7 +258,8 @@ def _model_state(path, header, arrays):
         if dtype is not None and value.dtype.name != dtype:
             raise CheckpointError(f"checkpoint {path!r} is inconsistent: parameter {name!r} has dtype {value.dtype}, "
                                   f"its metadata says {dtype}.")
-        _check_finite_floats(path, f"parameter {name!r}", value)
+        if not (value.dtype.kind in "iub" and dtype == value.dtype.name):   # an integer buffer
+            _check_finite_floats(path, f"parameter {name!r}", value)    # (num_batches_tracked)
         model_state[name] = value
     return model_state
 
@@ -300,8 +303,9 @@ def _optim_state(path, info, arrays):
 # --------------------------------------------------------------------------- restoring
 
 def architecture_of(model) -> list:
-    """``[(name, shape), ...]`` of a model's parameters: what a checkpoint must match."""
-    return [(name, tuple(p.shape)) for name, p in model.named_parameters()]
+    """``[(name, shape), ...]`` of a model's state (parameters and persistent buffers, such as
+    BatchNorm's running statistics): what a checkpoint must match."""
+    return [(name, tuple(t.shape)) for name, t in model.state_dict().items()]
 
 
 def _describe(pairs) -> str:

@@ -223,6 +223,26 @@ def dies_by_a_signal(group):
     raise AssertionError("the all-reduce completed without rank 1")
 
 
+def ddp_broadcasts_buffers(group):
+    """BatchNorm's running statistics, moved by each rank's own data, are rank 0's on every rank
+    after the next forward (PyTorch's broadcast_buffers); a CNN trains through DDP."""
+    gg.manual_seed(0)
+    model = gg.nn.Sequential(gg.nn.Conv2d(1, 4, 3, padding=1, dtype=np.float64), gg.nn.BatchNorm2d(4, dtype=np.float64),
+                             gg.nn.ReLU(), gg.nn.MaxPool2d(2), gg.nn.Flatten(), gg.nn.Linear(4 * 4 * 4, 3, dtype=np.float64))
+    ddp = dist.DistributedDataParallel(model)
+    rng = np.random.default_rng(group.rank)
+    x = gg.tensor(rng.standard_normal((6, 1, 8, 8)) * (group.rank + 1))
+    F.cross_entropy(ddp(x), gg.tensor(np.arange(6) % 3)).backward()      # each rank's own statistics
+    mine = model[1].running_var.numpy().copy()
+    assert not np.array_equal(mine, dist.all_gather_object(mine)[0]) or group.rank == 0
+    ddp.eval()
+    ddp(x)                                                               # broadcast first
+    buffers = [b.numpy() for b in model.buffers()]
+    for theirs in dist.all_gather_object(buffers):
+        assert all(np.array_equal(a, b) for a, b in zip(buffers, theirs)), "ranks hold different buffers"
+    np.testing.assert_array_equal(buffers[1], dist.all_gather_object(mine)[0])
+
+
 def train_fails_mid_epoch(group):
     """gpugrad-train, with rank 1's fifth training step raising."""
     from gpugrad.train import loop, main
@@ -334,7 +354,7 @@ def nccl_one_rank(group):
 
 SCENARIOS = {f.__name__: f for f in (
     collectives, ddp_matches_one_process, ddp_epoch_with_uneven_batches, ddp_no_sync_accumulates, ddp_checks,
-    ddp_overlap, fails_mid_epoch, leaves_early, dies_by_a_signal, train_fails_mid_epoch, one_process, nccl_standin,
+    ddp_overlap, ddp_broadcasts_buffers, fails_mid_epoch, leaves_early, dies_by_a_signal, train_fails_mid_epoch, one_process, nccl_standin,
     mpi_backend_on_cuda_standin, nccl_gpus, nccl_one_rank)}
 
 

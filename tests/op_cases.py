@@ -15,7 +15,9 @@ import numpy as np
 
 import gpugrad as gg
 import gpugrad.nn.functional as F
-from gpugrad.functions import activation, broadcast, loss, pointwise, selection, shape
+from gpugrad import backend, kernels
+from gpugrad.functions import (activation, broadcast, conv, dropout, loss, pointwise, pooling,
+                               selection, shape)
 from gpugrad.functions.embedding import EmbeddingBackward
 from gpugrad.functions.pad import PadBackward
 
@@ -371,6 +373,72 @@ def _inplace_chain(a, b):
     y **= 2
     y.sigmoid_()
     return y * a
+# ------------------------------------------------------------ convolution, pooling, batch norm, dropout
+# Fixed geometries for the ops that a forward never calls directly (the transposed
+# convolution, the weight gradient, the pooling backwards): each is linear in its operands.
+CONV_WINDOW = conv.conv_window("conv2d", (2, 2, 5, 4), (3, 2), stride=2, padding=1, dilation=1)
+POOL_WINDOW = pooling.pool_window("max_pool2d", (1, 2, 5, 5), 3, stride=2, padding=1, ceil_mode=True)
+DROPOUT_KEY = (0x9E3779B9, 12345)
+
+
+def _one_hot_taps(t):
+    """A fixed one-hot choice of a tap per window of POOL_WINDOW (any choice: the max-pooling
+    backward and its adjoint are linear for every mask), on ``t``'s device."""
+    g = POOL_WINDOW
+    taps, outs = g.kh * g.kw, g.oh * g.ow
+    mask = (np.arange(taps)[:, None] == (np.arange(outs) * 5 + 2) % taps)[None, None]
+    return backend.to_device(np.broadcast_to(mask, (1, 2, taps, outs)).copy(), t.device)
+
+
+def _avg_scale(t):
+    return pooling.avg_scale(POOL_WINDOW, False, None, t.array)
+
+
+def _dropout_mask(shape):
+    """The mask (already scaled by 1 / (1 - p)) that DROPOUT_KEY draws, as a NumPy array."""
+    return kernels.dropout_apply(np.ones(shape), DROPOUT_KEY, 0.3)
+
+
+CASES += [
+    Case("conv2d", lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2),
+                                            groups=2),
+         ((2, 4, 5, 5), (4, 2, 2, 2), (4,)),
+         lambda x, w, b: _tF().conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2)),
+    Case("conv1d_same", lambda x, w: F.conv1d(x, w, padding="same") ** 2, ((2, 2, 6), (3, 2, 4)),
+         lambda x, w: _tF().conv1d(x, w, padding="same") ** 2),
+    Case("conv_input_grad", lambda gy, w: conv.ConvInputGrad(CONV_WINDOW, 2)(gy, w) ** 2,
+         ((2, 4, CONV_WINDOW.oh, CONV_WINDOW.ow), (4, 1, 3, 2)),
+         lambda gy, w: _tF().conv_transpose2d(gy, w, stride=2, padding=1, groups=2) ** 2),
+    Case("conv_weight_grad", lambda x, gy: conv.ConvWeightGrad(CONV_WINDOW, 2)(x, gy) ** 2,
+         ((2, 2, 5, 4), (2, 4, CONV_WINDOW.oh, CONV_WINDOW.ow))),
+    Case("max_pool2d", lambda x: F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True) ** 2,
+         ((2, 3, 5, 6),), lambda x: _tF().max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True) ** 2,
+         {0: "apart"}),
+    Case("max_pool1d_dilated", lambda x: F.max_pool1d(x, 2, stride=1, dilation=2) * x[..., :3],
+         ((2, 2, 5),), lambda x: _tF().max_pool1d(x, 2, stride=1, dilation=2) * x[..., :3],
+         {0: "apart"}),
+    Case("max_pool_backward",
+         lambda gy: pooling.MaxPoolBackward(POOL_WINDOW, _one_hot_taps(gy))(gy) ** 2,
+         ((1, 2, POOL_WINDOW.oh, POOL_WINDOW.ow),)),
+    Case("window_gather", lambda x: pooling.WindowGather(POOL_WINDOW, _one_hot_taps(x))(x) ** 2,
+         ((1, 2, 5, 5),)),
+    Case("avg_pool2d", lambda x: F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True,
+                                              count_include_pad=False) ** 2,
+         ((2, 2, 5, 6),), lambda x: _tF().avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True,
+                                                    count_include_pad=False) ** 2),
+    Case("avg_pool_backward",
+         lambda gy: pooling.AvgPoolBackward(POOL_WINDOW, _avg_scale(gy))(gy) ** 2,
+         ((1, 2, POOL_WINDOW.oh, POOL_WINDOW.ow),)),
+    Case("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (2, 3)) ** 2, ((2, 2, 5, 7),),
+         lambda x: _tF().adaptive_avg_pool2d(x, (2, 3)) ** 2),
+    Case("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True) ** 2,
+         ((3, 2, 2, 3), (2,), (2,)),
+         lambda x, w, b: _tF().batch_norm(x, None, None, w, b, training=True) ** 2),
+    Case("batch_norm_1d_no_affine", lambda x: F.batch_norm(x, None, None, training=True) ** 3,
+         ((4, 3),), lambda x: _tF().batch_norm(x, None, None, training=True) ** 3),
+    Case("dropout", lambda x: dropout.Dropout(0.3, DROPOUT_KEY)(x) ** 2, ((4, 5),),
+         lambda x: (x * _t().tensor(_dropout_mask((4, 5)))) ** 2),
+]
 
 BY_NAME = {c.name: c for c in CASES}
 

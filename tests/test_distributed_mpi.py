@@ -57,7 +57,7 @@ def assert_passed(name, n, result):
 
 
 @pytest.mark.parametrize("name", ["collectives", "ddp_matches_one_process", "ddp_epoch_with_uneven_batches",
-                                  "ddp_no_sync_accumulates", "ddp_checks", "ddp_overlap"])
+                                  "ddp_no_sync_accumulates", "ddp_checks", "ddp_overlap", "ddp_broadcasts_buffers"])
 def test_two_processes(name):
     assert_passed(name, 2, scenario(name))
 

@@ -302,14 +302,14 @@ def _poison_weights_in_epoch(monkeypatch, n, before_step=True):
     real = train.loop.train_one_epoch
     calls = []
 
-    def epoch(model, opt, loader, progress=None):
+    def epoch(model, opt, loader, progress=None, **options):
         calls.append(1)
         if len(calls) == n:
             for p in model.parameters():
                 p.data[...] = np.nan
             if not before_step:   # diverged at the very last update: the epoch's loss was finite
                 return 1.0, 0.1, loader.num_samples
-        return real(model, opt, loader, progress)
+        return real(model, opt, loader, progress, **options)
     monkeypatch.setattr(train.loop, "train_one_epoch", epoch)
 
 

@@ -447,3 +447,46 @@ def test_gru_cell_matches_twin(cp, dtype, B, H):
     for mine, twin in pairs:
         atol = 20 * np.finfo(dtype).eps * max(1.0, float(np.abs(twin).max()))
         np.testing.assert_allclose(cp.asnumpy(mine), twin, rtol=rtol(dtype), atol=atol)
+# ----------------------------------------------------------------------------- windows, dropout, batch norm
+
+WINDOWS = [K.Window(7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 7, 6), K.Window(9, 8, 3, 2, 2, 1, 0, 1, 1, 2, 4, 7),
+           K.Window(5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 4, 3)]    # the last: a ceil-mode window past the input
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [np.float16])
+@pytest.mark.parametrize("g", WINDOWS, ids=str)
+def test_im2col_and_col2im_match_twins(cp, dtype, g):
+    rng = np.random.default_rng(g.H * g.W)
+    x = random(rng, (2, 3, g.H, g.W), dtype)
+    for pad_value in (0.0, -np.inf):
+        np.testing.assert_array_equal(cp.asnumpy(K.im2col(to_device(cp, x, "strided"), g, pad_value)),
+                                      K.im2col(x, g, pad_value))
+    cols = random(rng, (2, 3, g.kh, g.kw, g.oh, g.ow), dtype)
+    want = K.col2im(cols.astype(np.float32) if dtype == np.float16 else cols, g).astype(dtype)
+    assert_close(K.col2im(cp.asarray(cols), g), want, dtype, cp, atol=1e-3 if dtype == np.float16 else 0)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [np.float16])
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_dropout_matches_twin(cp, dtype, n, layout):
+    rng = np.random.default_rng(n)
+    x = random(rng, n, dtype, 1.0, [np.nan, np.inf])
+    key = K.dropout_key(rng)
+    got = cp.asnumpy(K.dropout_apply(to_device(cp, x, layout), key, 0.3))
+    want = K.dropout_apply(x.astype(np.float32) if dtype == np.float16 else x, key, 0.3).astype(dtype)
+    np.testing.assert_array_equal(got, want)          # the same mask, the same product
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_batch_norm_maps_match_twins(cp, dtype):
+    rng = np.random.default_rng(5)
+    x, gy = (random(rng, (4, 3, 77), dtype) for _ in range(2))
+    per = [random(rng, 3, dtype) for _ in range(6)]
+    assert_close(K.batch_norm_apply(cp.asarray(x), *map(cp.asarray, per[:3])), K.batch_norm_apply(x, *per[:3]),
+                 dtype, cp, atol=rtol(dtype))
+    assert_close(K.batch_norm_grad(cp.asarray(x), cp.asarray(gy), *map(cp.asarray, per[3:])),
+                 K.batch_norm_grad(x, gy, *per[3:]), dtype, cp, atol=rtol(dtype))
+    assert_close(K.channel_sums(cp.asarray(x)), K.channel_sums(x), dtype, cp, factor=100, atol=rtol(dtype) * 100)
+    assert_close(K.channel_dots(cp.asarray(x), cp.asarray(gy)), K.channel_dots(x, gy), dtype, cp, factor=100,
+                 atol=rtol(dtype) * 100)

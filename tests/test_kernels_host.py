@@ -150,6 +150,13 @@ HOST_HARNESS = r"""
 #include "pointwise.cuh"
 #include "scatter.cuh"
 #include "layer_norm.cuh"
+#include "conv.cuh"
+#include "dropout.cuh"
+#include "normalization.cuh"
+
+#define GG_WINDOW_PARAMS long long H, long long W, long long kh, long long kw, long long sh,  \
+    long long sw, long long pt, long long pl, long long dh, long long dw, long long oh, long long ow
+#define GG_WINDOW_INIT {H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow}
 
 #define GG_HOST(T, S)                                                                        \
 extern "C" int sigmoid_fwd_##S(const T* x, T* y, long long n) {                              \
@@ -332,6 +339,30 @@ extern "C" void norm_finish_##S(const double* partials, long long count, double 
     const double norm = gg::norm_root(acc, p, mode);                                         \
     total[0] = (T)norm;                                                                      \
     coef[0] = (T)gg::clip_coef(norm, max_norm);                                              \
+}                                                                                            \
+/* the window kernels of conv.cu, with their signatures: one loop over their output */      \
+extern "C" void im2col_##S(const T* x, T* cols, long long n, GG_WINDOW_PARAMS, T pad_value) { \
+    const gg::Window g = GG_WINDOW_INIT;                                                     \
+    for (long long e = 0; e < n; ++e) cols[e] = gg::im2col_value(g, x, e, pad_value);        \
+}                                                                                            \
+extern "C" void col2im_##S(const T* cols, T* x, long long n, GG_WINDOW_PARAMS) {             \
+    const gg::Window g = GG_WINDOW_INIT;                                                     \
+    for (long long e = 0; e < n; ++e) x[e] = gg::col2im_value(g, cols, e);                   \
+}                                                                                            \
+extern "C" void dropout_##S(const T* x, T* y, long long n, unsigned int a, unsigned int b,   \
+                            unsigned int threshold, T scale) {                               \
+    for (long long e = 0; e < n; ++e) y[e] = gg::dropout_value(x[e], e, a, b, threshold, scale); \
+}                                                                                            \
+/* batch norm's elementwise maps, on operands broadcast to one shape */                     \
+extern "C" void batch_norm_apply_##S(const T* x, const T* mean, const T* scale,              \
+                                     const T* shift, T* y, long long n) {                    \
+    for (long long i = 0; i < n; ++i)                                                        \
+        y[i] = gg::batch_norm_apply(x[i], mean[i], scale[i], shift[i]);                      \
+}                                                                                            \
+extern "C" void batch_norm_grad_##S(const T* x, const T* gy, const T* a, const T* b,         \
+                                    const T* c, T* gx, long long n) {                        \
+    for (long long i = 0; i < n; ++i)                                                        \
+        gx[i] = gg::batch_norm_grad(x[i], gy[i], a[i], b[i], c[i]);                          \
 }
 
 GG_HOST(float, f32)
@@ -396,6 +427,11 @@ class HostKernels:
                 "layer_norm_dx": ([arr] * 6 + [i64, i64, i32], None),
                 "layer_norm_dwb_partial": ([arr] * 4 + [dbl, dbl] + [i64] * 3, None),
                 "layer_norm_dwb_finish": ([dbl, dbl, arr, arr, i64, i64], None),
+                "im2col": ([arr, arr, i64] + [i64] * 12 + [sc], None),
+                "col2im": ([arr, arr, i64] + [i64] * 12, None),
+                "dropout": ([arr, arr, i64] + [ctypes.c_uint] * 3 + [sc], None),
+                "batch_norm_apply": ([arr] * 5 + [i64], None),
+                "batch_norm_grad": ([arr] * 6 + [i64], None),
             }
             for name, (argtypes, restype) in sig.items():
                 fn = getattr(lib, f"{name}_{suffix}")
@@ -485,6 +521,28 @@ class HostKernels:
         total, coef = np.empty(1, dtype), np.empty(1, dtype)
         self.fn("norm_finish", dtype)(partials, partials.size, p, mode, max_norm, total, coef)
         return total[0], coef[0]
+
+    def im2col(self, x, g, pad_value=0.0):
+        cols = np.empty((*x.shape[:2], g.kh, g.kw, g.oh, g.ow), x.dtype)
+        self.fn("im2col", x.dtype)(np.ascontiguousarray(x), cols, cols.size, *g, pad_value)
+        return cols
+
+    def col2im(self, cols, g):
+        x = np.empty((*cols.shape[:2], g.H, g.W), cols.dtype)
+        self.fn("col2im", cols.dtype)(np.ascontiguousarray(cols), x, x.size, *g)
+        return x
+
+    def dropout(self, x, key, threshold, scale):
+        y = np.empty_like(x)
+        self.fn("dropout", x.dtype)(np.ascontiguousarray(x), y, x.size, key[0], key[1], threshold, scale)
+        return y
+
+    def elementwise(self, name, *operands):
+        """An elementwise map of normalization.cuh over operands broadcast to one shape."""
+        full = [np.ascontiguousarray(a) for a in np.broadcast_arrays(*operands)]
+        out = np.empty_like(full[0])
+        self.fn(name, out.dtype)(*full, out, out.size)
+        return out
 
     def adagrad_step(self, p, g, state_sum, lr, lr_decay, eps, weight_decay, step,
                      maximize=False):
@@ -1044,3 +1102,89 @@ def test_erfc_twin_against_math_erfc():
     x = np.concatenate([np.linspace(-7, 30, 5001), [0.0, 0.84375, 1.25, 28.0, -28.0, np.inf]])
     want = np.array([math.erfc(v) for v in x])
     np.testing.assert_allclose(erfc(x), want, rtol=4e-16 * 4, atol=0)
+# ============================================================================ windows, dropout, batch norm
+
+WINDOWS = [   # (H, W, kh, kw, sh, sw, pt, pl, dh, dw) -> oh, ow by the convolution rule
+    (5, 6, 3, 3, 1, 1, 1, 1, 1, 1), (7, 5, 3, 2, 2, 1, 0, 1, 1, 2), (6, 6, 2, 2, 2, 2, 0, 0, 1, 1),
+    (4, 9, 1, 3, 1, 3, 0, 2, 1, 1), (5, 5, 3, 3, 2, 2, 1, 1, 2, 1), (3, 4, 3, 3, 1, 1, 2, 2, 1, 1),
+]
+
+
+def _window(H, W, kh, kw, sh, sw, pt, pl, dh, dw, extra=0):
+    """A Window by the convolution rule; ``extra`` more output rows than fit (ceil-mode pooling's
+    partial windows, reading padding after the input)."""
+    oh = (H + 2 * pt - dh * (kh - 1) - 1) // sh + 1 + extra
+    ow = (W + 2 * pl - dw * (kw - 1) - 1) // sw + 1
+    return K.Window(H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("geometry", WINDOWS, ids=str)
+@pytest.mark.parametrize("extra", [0, 1])
+def test_host_im2col_and_col2im_match_twins(host, dtype, geometry, extra):
+    g = _window(*geometry, extra=extra)
+    rng = np.random.default_rng(sum(geometry))
+    x = rng.standard_normal((2, 3, g.H, g.W)).astype(dtype)
+    for pad_value in (0.0, -np.inf):
+        np.testing.assert_array_equal(host.im2col(x, g, pad_value), K.im2col(x, g, pad_value))
+    cols = rng.standard_normal((2, 3, g.kh, g.kw, g.oh, g.ow)).astype(dtype)
+    np.testing.assert_allclose(host.col2im(cols, g), K.col2im(cols, g), rtol=rtol(dtype), atol=0)
+
+
+@pytest.mark.parametrize("geometry", WINDOWS, ids=str)
+def test_im2col_twin_against_a_loop_and_col2im_is_its_adjoint(geometry):
+    """cols[n, c, i, j, r, s] = x at row r·sh - pt + i·dh, column s·sw - pl + j·dw (0 outside);
+    <im2col(x), u> = <x, col2im(u)>."""
+    g = _window(*geometry, extra=1)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 2, g.H, g.W))
+    cols = K.im2col(x, g)
+    for i, j, r, s in np.ndindex(g.kh, g.kw, g.oh, g.ow):
+        h, w = r * g.sh - g.pt + i * g.dh, s * g.sw - g.pl + j * g.dw
+        want = x[0, :, h, w] if 0 <= h < g.H and 0 <= w < g.W else np.zeros(2)
+        np.testing.assert_array_equal(cols[0, :, i, j, r, s], want)
+    u = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(np.vdot(cols, u), np.vdot(x, K.col2im(u, g)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
+def test_host_dropout_matches_twin(host, dtype, p):
+    from gpugrad.kernels import dropout as D
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(10007).astype(dtype)
+    key = D.dropout_key(rng)
+    y = host.dropout(x, key, D.dropout_threshold(p), 1.0 / (1.0 - p))
+    np.testing.assert_array_equal(y, K.dropout_apply(x, key, p))
+    np.testing.assert_array_equal(y != 0, D.dropout_keep(np.arange(x.size), *key, D.dropout_threshold(p)))
+
+
+def test_dropout_twin_keeps_about_1_minus_p_and_scales():
+    from gpugrad.kernels import dropout as D
+    x = np.ones(200_000)
+    for p in (0.1, 0.5, 0.8):
+        y = K.dropout_apply(x, D.dropout_key(np.random.default_rng(int(p * 10))), p)
+        kept = y != 0
+        assert abs(kept.mean() - (1 - p)) < 5 * np.sqrt(p * (1 - p) / x.size)
+        np.testing.assert_allclose(y[kept], 1 / (1 - p), rtol=1e-15)
+    a, b = K.dropout_apply(x, (3, 5), 0.5), K.dropout_apply(x, (7, 5), 0.5)
+    assert 0.4 < np.mean((a != 0) == (b != 0)) < 0.6        # keys draw independent masks
+    nan = K.dropout_apply(np.full(1000, np.nan), (3, 5), 0.5)
+    assert np.all((nan == 0) | np.isnan(nan)) and np.any(nan == 0)   # a select, not a product
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_host_batch_norm_maps_match_twins(host, dtype):
+    rng = np.random.default_rng(4)
+    x, gy = (rng.standard_normal((3, 4, 5)).astype(dtype) for _ in range(2))
+    mean, scale, shift, a, b, c = (rng.standard_normal(4).astype(dtype) for _ in range(6))
+    per = [v.reshape(1, -1, 1) for v in (mean, scale, shift, a, b, c)]
+    np.testing.assert_allclose(host.elementwise("batch_norm_apply", x, *per[:3]),
+                               K.batch_norm_apply(x, mean, scale, shift), rtol=rtol(dtype), atol=0)
+    np.testing.assert_allclose(host.elementwise("batch_norm_grad", x, gy, *per[3:]),
+                               K.batch_norm_grad(x, gy, a, b, c), rtol=rtol(dtype), atol=0)
+    np.testing.assert_allclose(K.batch_norm_apply(x, mean, scale, shift, x - per[0]),
+                               K.batch_norm_apply(x, mean, scale, shift), rtol=rtol(dtype), atol=0)
+    np.testing.assert_allclose(K.channel_sums(x), x.sum(axis=(0, 2)), rtol=rtol(dtype) * 10)
+    np.testing.assert_allclose(K.channel_dots(x, gy), (x * gy).sum(axis=(0, 2)), rtol=rtol(dtype) * 10,
+                               atol=rtol(dtype) * 10)

@@ -48,20 +48,28 @@ def test_readme_autograd_in_depth_runs_and_prints_what_it_says(capsys):
                               "of its input 0 (shape (2,), dtype float32); Log was created at")
 
 
-def test_readme_data_example_runs(capsys, default_device):
-    """The data section's example prints what its comments say, on each device."""
-    text = README.read_text()
-    code = re.search(r"## Data: datasets, samplers and the DataLoader\n.*?```python\n(.*?)```", text, re.S).group(1)
+def _run_section_example(heading, name):
+    """Run the first code block after ``heading``; return its scope, having checked that each
+    top-level print prints its comment."""
+    code = re.search(heading + r"\n.*?```python\n(.*?)```", README.read_text(), re.S).group(1)
     promised = [line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
     scope = {}
-    exec(compile(code, "README.md data", "exec"), scope)
+    exec(compile(code, name, "exec"), scope)
+    return scope, promised
+
+
+def test_readme_data_example_runs(capsys, default_device):
+    """The data section's example prints what its comments say, on each device."""
+    scope, promised = _run_section_example("## Data: datasets, samplers and the DataLoader", "README.md data")
     assert capsys.readouterr().out.splitlines() == promised
     assert scope["xb"].device == default_device and scope["batch"]["x"].device == default_device
 
 
 def test_readme_recurrent_example_prints_what_it_says(capsys):
-    text = README.read_text()
-    code = re.search(r"## Recurrent layers\n.*?```python\n(.*?)```", text, re.S).group(1)
-    promised = [line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
-    exec(compile(code, "README.md recurrent layers", "exec"), {})
+    _, promised = _run_section_example("## Recurrent layers", "README.md recurrent layers")
     assert capsys.readouterr().out.splitlines() == promised
+def test_readme_cnn_example_runs(capsys, default_device):
+    """The convolutional networks section's example trains a step and prints what it says."""
+    scope, promised = _run_section_example("## Convolutional networks", "README.md cnn")
+    assert capsys.readouterr().out.splitlines() == promised
+    assert scope["loss"].device == default_device and scope["model"][1].running_mean.device == default_device

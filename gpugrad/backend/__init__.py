@@ -13,11 +13,11 @@ from .cuda import (cuda_available, cuda_device_count, cuda_unavailable_reason, c
                    is_out_of_memory, load_cupy, out_of_memory_error)
 from .device import (CPU, Device, get_default_device, resolve_device, set_default_device,
                      synchronize)
-from .random import cpu_generator, manual_seed
+from .random import cpu_generator, get_rng_state, manual_seed, set_rng_state
 
 __all__ = [
     "Device", "CPU", "resolve_device", "get_default_device", "set_default_device", "synchronize",
     "cuda_available", "cuda_unavailable_reason", "cuda_device_count", "cupy_module", "load_cupy",
     "is_out_of_memory", "out_of_memory_error", "is_array", "device_of", "array_module", "from_dlpack",
-    "to_device", "to_numpy", "cpu_generator", "manual_seed",
+    "to_device", "to_numpy", "cpu_generator", "manual_seed", "get_rng_state", "set_rng_state",
 ]

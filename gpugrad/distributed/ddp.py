@@ -60,13 +60,15 @@ def _check_same_parameters(named, group):
 class DistributedDataParallel:
     """Wraps ``module`` (anything with ``parameters()`` and ``__call__``) for data-parallel training.
 
-    ``bucket_cap_mb``: bucket size (PyTorch's default 25 MB). ``overlap=False`` starts no
+    ``bucket_cap_mb``: bucket size (PyTorch's default 25 MB). ``broadcast_buffers`` (PyTorch's
+    default True): each forward first copies rank 0's buffers (BatchNorm's running statistics)
+    to every rank, so all ranks evaluate and checkpoint the same model. ``overlap=False`` starts no
     all-reduce before backward has finished every gradient (the back-to-back baseline the
     benchmark compares with). Set ``timeline`` to a list to record ``(time.perf_counter(), event,
     index)`` tuples: ``"grad_ready"`` (parameter index), ``"launch"`` and ``"reduced"`` (bucket).
     """
 
-    def __init__(self, module, bucket_cap_mb=25, overlap=True):
+    def __init__(self, module, bucket_cap_mb=25, overlap=True, broadcast_buffers=True):
         if isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float)) or not bucket_cap_mb > 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be > 0, got {bucket_cap_mb!r}")
         group = current()
@@ -74,6 +76,8 @@ class DistributedDataParallel:
         _check_same_parameters(named, group)
         self.module, self.group = module, group
         self.bucket_cap_mb, self.overlap = bucket_cap_mb, bool(overlap)
+        buffers = getattr(module, "buffers", None)
+        self._buffers = list(buffers()) if broadcast_buffers and buffers and group.world_size > 1 else []
         self.timeline = None
         self._names = [name for name, _ in named]
         self._params = [p for _, p in named]
@@ -95,6 +99,8 @@ class DistributedDataParallel:
     def forward(self, *args, **kwargs):
         if self._n_ready:
             raise RuntimeError(self._unfinished_message())
+        for b in self._buffers:
+            broadcast(b, 0)
         return self.module(*args, **kwargs)
 
     __call__ = forward

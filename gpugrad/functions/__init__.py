@@ -69,12 +69,16 @@ from .arithmetic import (abs, add, clamp, clip, div, exp, log, maximum, minimum,
 from .arrange import (chunk, expand, flip, repeat, repeat_interleave, split, squeeze, tile, unbind,
                       unsqueeze)
 from .broadcast import broadcast_to, sum_to
+from .conv import conv1d, conv2d
 from .einsum import einsum
 from .linalg import linear, matmul
 from .elementwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, l1_loss,
                                mse_loss, smooth_l1_loss)
 from .loss import cross_entropy, hinge_loss, multi_margin_loss, nll_loss
+from .normalization import batch_norm
 from .pad import pad
+from .pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d,
+                      max_pool2d)
 from .reduction import (argmax, argmin, cumsum, logsumexp, max, mean, min, norm, std, sum, var)
 from .selection import gather, take_along_axis, take_along_dim, where
 from .shape import (astype, cat, clone, concatenate, flatten, getitem, permute, reshape, stack,
@@ -94,4 +98,6 @@ __all__ = [
     "astype", "concatenate", "cat", "concat", "getitem", "reshape", "stack", "to_device",
     "transpose", "permute", "flatten", "unflatten", "squeeze", "unsqueeze", "clone",
     "chunk", "expand", "flip", "repeat", "repeat_interleave", "split", "tile", "unbind",
+    "conv1d", "conv2d", "batch_norm", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d",
 ]

@@ -13,6 +13,9 @@ from .layer_norm import layer_norm_bwd, layer_norm_fwd
 from .loader import (ELEMENTWISE_PRELUDE, ELEMENTWISE_SPECS, KERNEL_DIR, NVRTC_OPTIONS,
                      elementwise_kernel, kernel_source, raw_kernel)
 from .pointwise import POINTWISE_CODES, pointwise_bwd, pointwise_fwd
+from .conv import Window, col2im, im2col
+from .dropout import dropout_apply, dropout_key
+from .normalization import batch_norm_apply, batch_norm_grad, channel_dots, channel_sums
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 from .reduction import sum_rows, total_norm
 from .rnn import gru_cell_bwd, gru_cell_fwd, lstm_cell_bwd, lstm_cell_fwd
@@ -26,4 +29,6 @@ __all__ = [
     "softmax_xent_bwd", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "sum_rows", "total_norm",
     "lstm_cell_fwd", "lstm_cell_bwd", "gru_cell_fwd", "gru_cell_bwd",
     "index_add_rows", "layer_norm_fwd", "layer_norm_bwd", "POINTWISE_CODES", "pointwise_fwd", "pointwise_bwd",
+    "Window", "im2col", "col2im", "dropout_apply", "dropout_key",
+    "channel_sums", "channel_dots", "batch_norm_apply", "batch_norm_grad",
 ]

@@ -208,24 +208,19 @@ class Module:
 
     # ------------------------------------------------------------------ devices
     def to(self, device=None, dtype=None):
-        """Move (and/or cast) every parameter in place; returns self."""
+        """Move (and/or cast) every parameter and buffer in place (a cast changes floating-point
+        ones only); returns self."""
         dev = None if device is None else backend.resolve_device(device, check=True)
-        for p in self.parameters():
+        for p in (*self.parameters(), *self.buffers()):
             data = p.array
             if dev is not None and p.device is not dev:
                 data = backend.to_device(data, dev)
-            if dtype is not None:
+            if dtype is not None and data.dtype.kind == "f":
                 data = data.astype(dtype, copy=False)
             if data is not p.array:
                 p.data = data
             if p.grad is not None:
                 p.grad = p.grad.to(p.device, dtype)
-        for b in self.buffers():
-            data = b.array if dev is None else backend.to_device(b.array, dev)
-            if dtype is not None and data.dtype.kind == "f":    # integer counters keep theirs
-                data = data.astype(dtype, copy=False)
-            if data is not b.array:
-                b.data = data
         return self
 
     def cpu(self):

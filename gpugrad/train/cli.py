@@ -1,7 +1,8 @@
-"""``gpugrad-train``: train an MLP classifier on real data, on the best device present.
+"""``gpugrad-train``: train an MLP or CNN classifier on real data, on the best device present.
 
     gpugrad-train                                   # digits (scikit-learn's, no download), defaults
     gpugrad-train --dataset fashion-mnist --epochs 10 --out runs/fashion
+    gpugrad-train --dataset fashion-mnist --model cnn --epochs 5 --scheduler cosine
     gpugrad-train --out runs/fashion --resume --epochs 20   # continue that run to 20 epochs
 
 Writes to ``--out``: ``checkpoint.npz`` (model + optimizer + metadata, after every epoch),
@@ -55,6 +56,14 @@ def load_data(dataset, data_dir):
             raise UsageError("--dataset digits needs scikit-learn, not installed: pip install 'gpugrad[train]'")
         return load_digits(test_fraction=0.2, seed=0)  # a fixed, stratified 80/20 split
     return load_idx_dataset(data_dir, dataset)
+
+
+def image_shape(n_features, dataset):
+    """(1, side, side) of square grey-scale images flattened to ``n_features``: the CNN's input."""
+    side = math.isqrt(n_features)
+    if side * side != n_features:
+        raise UsageError(f"--model cnn needs square images; {dataset} has {n_features} features per sample")
+    return (1, side, side)
 
 
 def _check_extras():
@@ -114,18 +123,23 @@ class TrainingJob:
         checks.check_labels(y_train, y_test, s["dataset"])
         X_train, X_test, self.scaling = standardize(X_train, X_test, min_std=STD_FLOOR)
         n_in, self.n_classes = X_train.shape[1], int(y_train.max()) + 1
-        self.arch = loop.describe_model(n_in, s["hidden"], self.n_classes, s["activation"])
+        if s["model"] == "cnn":   # the images as (N, 1, H, W)
+            n_in = image_shape(n_in, s["dataset"])
+            X_train, X_test = X_train.reshape(-1, *n_in), X_test.reshape(-1, *n_in)
+        self.arch = loop.describe_model(n_in, s["hidden"], self.n_classes, s["activation"], s["model"])
         if self.ranks.is_writer:
             _writable_folder(self.args.out)
         backend.manual_seed(s["seed"])
-        sizes = [n_in, *s["hidden"], self.n_classes]
-        checks.check_model_fits(sizes, self.device)
+        if s["model"] == "mlp":
+            checks.check_model_fits([n_in, *s["hidden"], self.n_classes], self.device)
         try:
-            self.model = loop.build_model(n_in, s["hidden"], self.n_classes, s["activation"], device=self.device)
+            self.model = loop.build_model(n_in, s["hidden"], self.n_classes, s["activation"], device=self.device,
+                                          model=s["model"])
             self.opt = loop.build_optimizer(s["optimizer"], self.model.parameters(), s["lr"], s["momentum"])
         except (MemoryError, ValueError) as exc:   # NumPy: "array is too big"; CuPy: out of memory
             raise UsageError(f"--hidden {format_setting('hidden', s['hidden'])}: the model cannot be allocated on "
                              f"{self.device} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        self.scheduler = loop.build_scheduler(s["scheduler"], self.opt, s["epochs"])
         if self.saved is not None:
             self._restore()
         return (X_train, y_train), (X_test, y_test)
@@ -133,6 +147,13 @@ class TrainingJob:
     def _restore(self):
         model_state, optim_state, meta = self.saved
         restore(self.model, self.opt, model_state, optim_state, source=f"checkpoint {self.ckpt_path!r}")
+        try:
+            if self.scheduler is not None and "scheduler" in meta:   # where the schedule had got to
+                self.scheduler.load_state_dict(meta["scheduler"])
+            if "rng_state" in meta:   # the next dropout masks are the ones an uninterrupted run draws
+                backend.set_rng_state(meta["rng_state"])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {self.ckpt_path!r}: {exc}") from None
         if meta.get("architecture") not in (None, self.arch):
             raise CheckpointError(f"checkpoint {self.ckpt_path!r} is for another architecture: "
                                   f"{meta['architecture']}, this run builds {self.arch}.")
@@ -156,20 +177,25 @@ class TrainingJob:
         for epoch in range(self.start_epoch, stop_at):
             self.train_loader.set_epoch(epoch)   # the shuffle depends only on (seed, epoch): resumable
             bar = report.progress_bar(self.train_loader, f"epoch {epoch + 1}/{s['epochs']}") if interactive else None
+            lr = self.opt.param_groups[0]["lr"]
             try:
-                train_loss, seconds, seen = loop.train_one_epoch(self.net, self.opt, self.train_loader, bar)
+                train_loss, seconds, seen = loop.train_one_epoch(self.net, self.opt, self.train_loader, bar,
+                                                                 clip_grad_norm=s["clip_grad_norm"])
             except loop.NonFiniteLoss as exc:
                 raise TrainingDiverged(f"epoch {epoch + 1}: {exc}; {self.kept()}") from None
             finally:
                 if bar is not None:
                     bar.close()
+            if self.scheduler is not None:
+                self.scheduler.step()
             test_loss, test_acc = loop.evaluate(self.net, self.test_loader)
             if not math.isfinite(test_loss):   # the epoch's last update made the weights non-finite
                 raise TrainingDiverged(f"epoch {epoch + 1}: the test loss is {test_loss} after the epoch's last "
                                        f"step (step {len(self.train_loader)}); {self.kept()}")
             self.history.append({"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
                                  "test_accuracy": test_acc, "samples_per_s": seen / seconds,
-                                 "epoch_time_s": seconds, "device": str(self.device), "processes": self.ranks.size})
+                                 "epoch_time_s": seconds, "lr": lr, "device": str(self.device),
+                                 "processes": self.ranks.size})
             if self.ranks.is_writer:
                 log(report.epoch_line(self.history[-1], s["epochs"]))
                 self.write(self.ckpt_path, save_checkpoint, self.model, self.opt, self.checkpoint_meta())
@@ -193,7 +219,8 @@ class TrainingJob:
 
     def checkpoint_meta(self):
         mean, std = self.scaling
-        return {"settings": self.settings, "epoch": len(self.history), "architecture": self.arch,
+        schedule = {} if self.scheduler is None else {"scheduler": self.scheduler.state_dict()}
+        return {**schedule, "rng_state": backend.get_rng_state(), "settings": self.settings, "epoch": len(self.history), "architecture": self.arch,
                 "history": self.history, "scaling": {"mean": mean.tolist(), "std": std.tolist()},
                 "device": str(self.device), "processes": self.ranks.size,
                 "wall_time_s": self.wall_before + self.elapsed(),

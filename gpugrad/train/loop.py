@@ -1,4 +1,5 @@
-"""The training loop as a library: the step, an epoch, evaluation, and the MLP being trained.
+"""The training loop as a library: the step, an epoch, evaluation, and the models being trained
+(an MLP, or a small CNN for images), their optimizer and learning-rate schedule.
 
 ``train_step`` is the one copy of forward, backward and the update; ``gpugrad-train``, the
 benchmarks and the tests all run it. In :func:`train_one_epoch` the running loss stays on the
@@ -18,15 +19,20 @@ import time
 import numpy as np
 
 from .. import backend, creation, distributed, nn, optim
+from ..optim import lr_scheduler
 from ..autograd import no_grad
 from ..functions import loss as losses
 from ..functions.reduction import argmax
 from ..functions.shape import stack
 
-__all__ = ["PROGRESS_EVERY", "NonFiniteLoss", "train_step", "train_one_epoch", "evaluate", "build_model",
-           "build_optimizer", "describe_model"]
+__all__ = ["PROGRESS_EVERY", "MODELS", "SCHEDULERS", "NonFiniteLoss", "train_step", "train_one_epoch",
+           "evaluate", "build_model", "build_optimizer", "build_scheduler", "describe_model"]
 
 PROGRESS_EVERY = 10        # batches between reads of the running loss (each read is a host sync)
+MODELS = ("mlp", "cnn")
+SCHEDULERS = ("none", "cosine", "step")
+CNN_CHANNELS = (32, 64)    # the CNN's two conv blocks
+CNN_DROPOUT = 0.25
 
 
 class NonFiniteLoss(ArithmeticError):
@@ -39,8 +45,9 @@ class NonFiniteLoss(ArithmeticError):
         self.step = step
 
 
-def train_step(model, opt, xb, yb, loss_fn=losses.cross_entropy, loss_weight=1.0):
-    """One step: the loss of ``model(xb)`` against ``yb``, backward, and ``opt.step()``.
+def train_step(model, opt, xb, yb, loss_fn=losses.cross_entropy, loss_weight=1.0, clip_grad_norm=None):
+    """One step: the loss of ``model(xb)`` against ``yb``, backward, and ``opt.step()``, with
+    the gradients' total 2-norm clipped to ``clip_grad_norm`` first when it is given.
     Returns the loss tensor (on the device; reading it is the caller's choice).
 
     ``loss_weight`` scales the loss that is backpropagated (not the one returned): under data
@@ -55,7 +62,9 @@ def train_step(model, opt, xb, yb, loss_fn=losses.cross_entropy, loss_weight=1.0
         loss = loss_fn(out, yb)
         objective = loss if loss_weight == 1.0 else loss * loss_weight
     opt.zero_grad()
-    objective.backward()
+    objective.backward()      # under data parallelism, returns with the averaged gradients
+    if clip_grad_norm is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     opt.step()
     return loss
 
@@ -79,9 +88,9 @@ def _sum_over_ranks(loader, *values):
     return tuple(totals.array.tolist())
 
 
-def train_one_epoch(model, opt, loader, progress=None):
+def train_one_epoch(model, opt, loader, progress=None, clip_grad_norm=None):
     """One pass over ``loader``; returns (mean training loss, seconds, samples), over all ranks
-    in a data-parallel job.
+    in a data-parallel job. ``clip_grad_norm``: see :func:`train_step`.
 
     The running loss is a device tensor: adding ``loss.detach()`` queues work on the GPU and
     never waits for it. It is read (a host sync) only every PROGRESS_EVERY batches when a
@@ -94,7 +103,7 @@ def train_one_epoch(model, opt, loader, progress=None):
     batches = progress if progress is not None else loader
     batch_losses = []   # each batch's loss, still on the device: read only to find a non-finite one
     for i, (xb, yb) in enumerate(batches, 1):
-        loss = train_step(model, opt, xb, yb, loss_weight=weight(i - 1))
+        loss = train_step(model, opt, xb, yb, loss_weight=weight(i - 1), clip_grad_norm=clip_grad_norm)
         batch_losses.append(loss.detach())
         loss_sum = loss_sum + batch_losses[-1] * len(yb)
         seen += len(yb)
@@ -136,9 +145,14 @@ def evaluate(model, loader):
     return total / loader.num_samples, right / loader.num_samples
 
 
-def build_model(n_in, hidden, n_classes, activation="relu", device=None, dtype=np.float32):
-    """An MLP: Linear -> activation for each hidden size, then Linear to the class scores."""
+def build_model(n_in, hidden, n_classes, activation="relu", device=None, dtype=np.float32, model="mlp"):
+    """``model="mlp"``: Linear -> activation for each hidden size, then Linear to the class
+    scores (``n_in`` features). ``model="cnn"``: two conv blocks (3x3 Conv2d, BatchNorm2d, the
+    activation, 2x2 MaxPool2d; CNN_CHANNELS channels), then Dropout and a Linear head, on
+    images of shape ``n_in`` = (C, H, W); ``hidden`` is not used."""
     act = nn.activation_module(activation)
+    if model == "cnn":
+        return _build_cnn(n_in, n_classes, act, device, dtype)
     layers, width = [], n_in
     for h in hidden:
         layers += [nn.Linear(width, h, device=device, dtype=dtype), act()]
@@ -147,8 +161,33 @@ def build_model(n_in, hidden, n_classes, activation="relu", device=None, dtype=n
     return nn.Sequential(*layers)
 
 
-def describe_model(n_in, hidden, n_classes, activation):
+def _build_cnn(image_shape, n_classes, act, device, dtype):
+    c, h, w = image_shape
+    layers = []
+    for out in CNN_CHANNELS:   # no conv bias: the batch norm's shift takes its place
+        layers += [nn.Conv2d(c, out, 3, padding=1, bias=False, device=device, dtype=dtype),
+                   nn.BatchNorm2d(out, device=device, dtype=dtype), act(), nn.MaxPool2d(2)]
+        c, h, w = out, h // 2, w // 2
+    layers += [nn.Flatten(), nn.Dropout(CNN_DROPOUT), nn.Linear(c * h * w, n_classes, device=device, dtype=dtype)]
+    return nn.Sequential(*layers)
+
+
+def describe_model(n_in, hidden, n_classes, activation, model="mlp"):
+    if model == "cnn":
+        blocks = "-".join(f"conv{c}" for c in CNN_CHANNELS)
+        return f"CNN {'x'.join(map(str, n_in))} {blocks} {activation} bn maxpool dropout{CNN_DROPOUT:g} -> {n_classes}"
     return "MLP " + "-".join(str(n) for n in [n_in, *hidden, n_classes]) + (f" {activation}" if hidden else "")
+
+
+def build_scheduler(name, opt, epochs):
+    """The learning-rate schedule, stepped once per epoch: None for "none"; "cosine" anneals to 0
+    over ``epochs`` (CosineAnnealingLR); "step" multiplies by 0.1 after every third of them
+    (StepLR, step_size max(1, epochs // 3))."""
+    if name == "cosine":
+        return lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if name == "step":
+        return lr_scheduler.StepLR(opt, step_size=max(1, epochs // 3), gamma=0.1)
+    return None
 
 
 def build_optimizer(name, params, lr, momentum):

@@ -22,6 +22,7 @@ DEFAULT_OUT = os.path.join("runs", "gpugrad-train")
 # The settings that define a run.
 DEFAULTS = {
     "dataset": "digits",
+    "model": "mlp",
     "hidden": [1024],
     "activation": "relu",
     "batch_size": 64,
@@ -30,10 +31,13 @@ DEFAULTS = {
     "lr": None,             # per optimizer: LR_DEFAULTS
     "momentum": 0.9,        # SGD only
     "seed": 0,
+    "scheduler": "none",
+    "clip_grad_norm": None,  # no clipping
 }
 LR_DEFAULTS = {"adam": 1e-3, "sgd": 0.05}
 # Settings a resumed run must share with its checkpoint (--epochs may grow; --device may change).
-RESUME_KEYS = ("dataset", "hidden", "activation", "batch_size", "optimizer", "lr", "momentum", "seed")
+RESUME_KEYS = ("dataset", "model", "hidden", "activation", "batch_size", "optimizer", "lr", "momentum", "seed",
+               "scheduler", "clip_grad_norm")
 
 
 class UsageError(Exception):
@@ -104,7 +108,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
-        description="Train an MLP classifier with gpugrad on real data, on the best device present, "
+        description="Train an MLP or CNN classifier with gpugrad on real data, on the best device present, "
                     "with a progress bar, a checkpoint after every epoch, metrics.json and curves.png.",
         epilog="Errors (bad data files, bad checkpoints, bad options, no GPU for --device cuda, a checkpoint "
                "that cannot be written) print one line and exit with status 2. A loss that becomes NaN or "
@@ -118,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; gzipped or not). Default for "
                         "fashion-mnist: /usr/share/datasets/fashion-mnist when present (Debian's "
                         "dataset-fashion-mnist)")
+    p.add_argument("--model", choices=["mlp", "cnn"], default=None,
+                   help="mlp: --hidden Linear layers; cnn: two conv blocks (3x3 conv, batch norm, the activation, "
+                        "2x2 max pooling; 32 and 64 channels), dropout and a linear head, on the images as "
+                        f"(N, 1, H, W) (default: {d['model']})")
     p.add_argument("--hidden", type=_hidden, default=None, metavar="SIZES",
                    help="hidden layer sizes, comma-separated; 'none' for a linear classifier "
                         f"(default: {','.join(map(str, d['hidden']))})")
@@ -134,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"optimizer (default: {d['optimizer']}); sgd uses --momentum")
     p.add_argument("--momentum", type=_momentum, default=None,
                    help=f"SGD momentum (default: {d['momentum']})")
+    p.add_argument("--scheduler", choices=["none", "cosine", "step"], default=None,
+                   help="learning-rate schedule, stepped after each epoch: cosine anneals to 0 over --epochs, "
+                        f"step multiplies it by 0.1 after every third of them (default: {d['scheduler']})")
+    p.add_argument("--clip-grad-norm", type=_positive_float, default=None, metavar="MAX",
+                   help="clip the gradients' total 2-norm to MAX before each update (default: no clipping)")
     p.add_argument("--device", default=None,
                    help="cpu, cuda, cuda:N or auto (default: $GPUGRAD_DEVICE, else auto: CUDA when CuPy "
                         "sees a GPU, else the CPU)")

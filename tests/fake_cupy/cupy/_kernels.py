@@ -91,7 +91,8 @@ class RawKernel:
                     raise CUDARuntimeError(errorIllegalAddress)
                 host_args.append(a._a)
             else:
-                want = {"long long": np.int64, "int": np.int32, "T": T, "double": np.float64}[typ]
+                want = {"long long": np.int64, "int": np.int32, "T": T, "double": np.float64,
+                        "unsigned int": np.uint32}[typ]
                 assert type(a) is want, (self.name, typ, type(a))
                 host_args.append(a.item())
         STATS["raw_launches"].append(self.name)
@@ -109,7 +110,7 @@ class RawKernel:
             return
         from gpugrad import kernels as K
         if self.base in ("sigmoid_fwd", "sigmoid_bwd", "relu_fwd", "relu_bwd",
-                         "softmax_xent_bwd", *K.optim.UPDATE_FAMILIES):
+                         "softmax_xent_bwd", "dropout", *K.optim.UPDATE_FAMILIES):
             for a in args:
                 if isinstance(a, ndarray) and a.dtype != np.int64:
                     assert a.data.ptr % 16 == 0, (self.name, "misaligned")
@@ -213,6 +214,10 @@ def _emulate(name, v, T):
                 store(k, val)
             store("dhn", np.split(dhp, 3, axis=-1)[2])
             store("dh", dh)
+    elif name == "batch_norm_apply":
+        store("y", (acc("x") - acc("mean")) * acc("scale") + acc("shift"))
+    elif name == "batch_norm_grad":
+        store("gx", (acc("x") * acc("b") + acc("c")) + acc("gy") * acc("a"))
     elif name in K.optim.ELEMENTWISE_UPDATES:   # an optimizer update: its twin, generically
         family, arrays = K.optim.ELEMENTWISE_UPDATES[name]
         spec = K.optim.UPDATE_FAMILIES[family]
