@@ -8,6 +8,7 @@ two differ) has a well-defined answer, unless the op's spec says why gpugrad ref
 """
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ import gpugrad.nn.functional as F
 
 ALLOWED = (ValueError, TypeError, IndexError, RuntimeError)
 DTYPES = ("float32", "float64", "int64", "bool")
-EXAMPLES = 60   # per op; the table below has more than 40 ops: over 2,000 examples in all
+EXAMPLES = 40   # per op; the table below has more than 60 ops: over 2,000 examples in all
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
 axes = st.one_of(st.none(), st.integers(-5, 5), st.lists(st.integers(-4, 4), max_size=3).map(tuple),
@@ -85,16 +86,21 @@ def _float(x):
     return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
+def _zero_d_axis(x, axis):
+    """PyTorch's rule for a 0-d tensor: axes 0 and -1 only, no repeats; it reduces nothing."""
+    if x.ndim == 0 and axis is not None:
+        for a in (axis if isinstance(axis, tuple) else (axis,)):
+            if a not in (0, -1):
+                raise IndexError("dim out of range")
+        if isinstance(axis, tuple) and len(set(axis)) != len(axis):
+            raise ValueError("repeated dim")
+        return None
+    return axis
+
+
 def _reduce(name):
     def ref(x, axis, keepdims):
-        axis = _np_axis(axis)
-        if x.ndim == 0 and axis is not None:   # PyTorch: a 0-d tensor takes dims 0 and -1
-            for a in (axis if isinstance(axis, tuple) else (axis,)):
-                if a not in (0, -1):
-                    raise IndexError("dim out of range")
-            if isinstance(axis, tuple) and len(set(axis)) != len(axis):
-                raise ValueError("repeated dim")
-            axis = None
+        axis = _zero_d_axis(x, _np_axis(axis))
         return getattr(np, name)(x, axis=axis, keepdims=keepdims)
     return ref
 
@@ -301,6 +307,140 @@ SPECS += [
 ]
 
 
+# ------------------------------------------------------------------ issue 15's ops and layers
+
+def _torch_dim(d, x):
+    """PyTorch's dim rule as a NumPy axis: an int in range (a 0-d tensor takes 0 and -1)."""
+    if isinstance(d, bool) or not isinstance(d, int):
+        raise TypeError("not a dim")
+    n = max(x.ndim, 1)
+    if not -n <= d < n:
+        raise IndexError("dim out of range")
+    return None if x.ndim == 0 else d
+
+
+def _cumsum_ref(x, d):
+    if d is None:   # gpugrad follows NumPy here: the running sum of the flattened tensor
+        return np.cumsum(x)
+    axis = _torch_dim(d, x)
+    return np.cumsum(x, axis=axis).reshape(x.shape)
+
+
+def _var_ref(x, axis, correction):
+    axis = _zero_d_axis(x, _np_axis(axis))
+    n = x.size if axis is None else int(np.prod([x.shape[a] for a in ((axis,) if isinstance(axis, int) else axis)]))
+    return np.var(x, axis=axis, ddof=correction)   # no degrees of freedom: NaN (PyTorch warns)
+
+
+def _unsqueeze_ref(x, d):
+    if isinstance(d, bool) or not isinstance(d, int) or not -(x.ndim + 1) <= d <= x.ndim:
+        raise IndexError
+    return np.expand_dims(x, d)
+
+
+def _flip_ref(x, dims):
+    for d in dims:
+        _torch_dim(d, x)
+    if len({d % max(x.ndim, 1) for d in dims}) != len(dims):
+        raise ValueError("repeated dim")
+    return np.flip(x, tuple(dims)) if x.ndim else x
+
+
+def _chunks_ref(x, n, d):
+    axis = _torch_dim(d, x)
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0 or axis is None:
+        raise ValueError
+    size = -(-x.shape[axis] // n) if x.shape[axis] else 0
+    if size == 0:
+        return [x]
+    return np.split(x, range(size, x.shape[axis], size), axis=axis)
+
+
+def _pad_ref(x, pad):
+    if not pad:
+        return x
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    if any(w < 0 for pair in widths for w in pair):
+        raise ValueError   # cropping: gpugrad refuses negative pads in the property test's table
+    return np.pad(x, widths)
+
+
+def _where_ref(c, a, b):
+    if c.dtype != bool:
+        raise TypeError
+    return np.where(c, a, b)
+
+
+def _einsum_ref(eq, a, b):
+    return np.einsum(eq, a, b)
+
+
+def _l1_ref(x, t):
+    if t.shape != x.shape:
+        raise ValueError
+    if x.size == 0:
+        raise ValueError
+    return np.abs(x - t).mean()
+
+
+def _no_reference(*args):
+    """Layers whose values the PyTorch oracle tests check: here, only that gpugrad either
+    returns or refuses by name (any call may succeed, any may be refused by name)."""
+    return _ACCEPT
+
+
+def _may_refuse(*args):
+    return True
+
+
+_ACCEPT = object()
+small = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)
+SPECS += [
+    Spec("where", st.tuples(tensors(("bool", "int64")), tensors(("float32", "float64")), tensors(("float32", "int64"))),
+         lambda c, a, b: gg.where(c, a, b), _where_ref),
+    Spec("cumsum", st.tuples(tensors(("float32", "float64", "int64")), dims), lambda x, d: gg.cumsum(x, d), _cumsum_ref),
+    Spec("var", st.tuples(tensors(("float32", "float64")), axes, st.sampled_from([0, 1])),
+         lambda x, axis, c: gg.var(x, axis, correction=c), _var_ref),
+    Spec("logsumexp", st.tuples(tensors(("float32", "float64")), st.one_of(st.integers(-4, 4), st.sampled_from([1.0]))),
+         lambda x, d: gg.logsumexp(x, d),
+         lambda x, d: np.log(np.exp(x).sum(axis=_torch_dim(d, x)))),   # of nothing: -inf
+    Spec("unsqueeze", st.tuples(tensors(), dims), lambda x, d: x.unsqueeze(d), _unsqueeze_ref),
+    Spec("flip", st.tuples(tensors(), st.lists(st.integers(-4, 4), max_size=3)), lambda x, d: gg.flip(x, d), _flip_ref),
+    Spec("chunk", st.tuples(tensors(), st.one_of(st.integers(-1, 4), st.just(1.5)), st.integers(-4, 4)),
+         lambda x, n, d: gg.chunk(x, n, d), _chunks_ref, compare_values=False),
+    Spec("pad", st.tuples(tensors(("float32", "float64")), st.lists(st.integers(0, 2), max_size=5).map(tuple)),
+         lambda x, p: F.pad(x, p), _pad_ref),
+    Spec("einsum", st.tuples(st.sampled_from(["ij,jk->ik", "i,i->", "bij,bjk->bik", "ij->ji,"]),
+                             tensors(("float32", "float64")), tensors(("float32", "float64"))),
+         lambda eq, a, b: gg.einsum(eq, a, b), _einsum_ref),
+    Spec("l1_loss", st.tuples(tensors(("float32", "float64")), tensors(("float32",))),
+         lambda x, t: F.l1_loss(x, t), _l1_ref, refuses=lambda x, t: x.size == 0),
+    Spec("conv2d", st.tuples(tensors(("float32", "int64"), shape=small), tensors(("float32",), shape=small),
+                             st.integers(-1, 2), st.integers(-1, 2)),
+         lambda x, w, stride, pad: F.conv2d(x, w, stride=stride, padding=pad), _no_reference, refuses=_may_refuse),
+    Spec("max_pool2d", st.tuples(tensors(("float32",), shape=small), st.integers(-1, 3), st.integers(-1, 2)),
+         lambda x, k, pad: F.max_pool2d(x, k, padding=pad), _no_reference, refuses=_may_refuse),
+    Spec("avg_pool2d", st.tuples(tensors(("float32",), shape=small), st.integers(-1, 3), st.integers(-1, 2)),
+         lambda x, k, pad: F.avg_pool2d(x, k, padding=pad), _no_reference, refuses=_may_refuse),
+    Spec("batch_norm", st.tuples(tensors(("float32", "int64"), shape=small)),
+         lambda x: F.batch_norm(x, None, None, training=True), _no_reference, refuses=_may_refuse),
+    Spec("layer_norm", st.tuples(tensors(("float32", "int64"), shape=small), st.lists(st.integers(0, 4), max_size=2).map(tuple)),
+         lambda x, s: F.layer_norm(x, s), _no_reference, refuses=_may_refuse),
+    Spec("embedding", st.tuples(tensors(("int64", "float32"), shape=small), tensors(("float32",), shape=small)),
+         lambda i, w: F.embedding(i, w), _no_reference, refuses=_may_refuse),
+    Spec("dropout", st.tuples(tensors(("float32", "int64")), st.sampled_from([0.0, 0.5, 1.0, 1.5, -0.1, "a"])),
+         lambda x, p: F.dropout(x, p), _no_reference, refuses=_may_refuse),
+    Spec("nll_loss", st.tuples(tensors(("float32",), shape=small), tensors(("int64",), shape=small)),
+         lambda x, t: F.nll_loss(x, t), _no_reference, refuses=_may_refuse),
+    Spec("binary_cross_entropy_with_logits", st.tuples(tensors(("float32", "int64")), tensors(("float32",))),
+         lambda x, t: F.binary_cross_entropy_with_logits(x, t), _no_reference, refuses=_may_refuse),
+]
+
+
 def _check(spec, args):
     gg_args = [_to_gg(a) if not isinstance(a, list) or spec.name not in ("concatenate", "stack") else a
                for a in args]
@@ -312,9 +452,11 @@ def _check(spec, args):
     except Exception as e:   # noqa: BLE001 (any NumPy refusal makes the case invalid)
         expected, ref_error = None, e
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             out = spec.run(*gg_args)
+        for w in caught:   # gpugrad's own warnings (as PyTorch's) name the op; NumPy's do not
+            assert str(w.message).startswith(spec.name), f"{spec.name}: a warning {w.message!s}"
     except ALLOWED as e:
         names = spec.names or (spec.name,)
         assert any(n.lower() in str(e).lower() for n in names), \
@@ -324,6 +466,13 @@ def _check(spec, args):
         return
     assert ref_error is None, (f"{spec.name}{tuple(getattr(a, 'shape', a) for a in args)} returned a result "
                                f"where the reference refuses ({ref_error!r})")
+    if expected is _ACCEPT:
+        return
+    if isinstance(expected, list):
+        assert len(out) == len(expected), f"{spec.name}: {len(out)} pieces, expected {len(expected)}"
+        for o, e in zip(out, expected):
+            assert o.shape == e.shape, f"{spec.name}: a piece of shape {o.shape}, expected {e.shape}"
+        return
     got, want = _numpy(out), np.asarray(expected)
     assert got.shape == want.shape, f"{spec.name}: shape {got.shape}, expected {want.shape}"
     if not spec.compare_values:
@@ -335,7 +484,9 @@ def _check(spec, args):
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_public_op_agrees_with_numpy_or_names_itself(spec):
+    # the same examples on every CI run; GPUGRAD_PROPERTY_RANDOM=1 draws new ones (to hunt)
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              derandomize=not os.environ.get("GPUGRAD_PROPERTY_RANDOM"),
               suppress_health_check=list(HealthCheck))
     @given(spec.args)
     def run(args):

@@ -216,7 +216,9 @@ def chunk(x, chunks, dim=0, *, axis=None):
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
     if axis is not None:
         dim = axis
-    n = x.shape[normalize_axis(dim, x.ndim, "chunk")] if x.ndim else 0
+    if x.ndim == 0:
+        raise ValueError("chunk: a 0-d tensor cannot be chunked (it has no dimension)")
+    n = x.shape[normalize_axis(dim, x.ndim, "chunk")]
     return split(x, max(-(-n // chunks), 1), dim)
 
 

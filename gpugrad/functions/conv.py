@@ -254,6 +254,8 @@ def _check(name, x, weight, bias, groups, spatial):
                          f"{'kH, kW' if spatial == 2 else 'kW'}), got shape {tuple(weight.shape)}")
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    if 0 in tuple(weight.shape):
+        raise ValueError(f"{name}: a weight of shape {tuple(weight.shape)} has no elements")
     channels = x.shape[-spatial - 1]
     if channels != weight.shape[1] * groups:
         raise ValueError(f"{name}: weight of shape {tuple(weight.shape)} with groups={groups} expects "

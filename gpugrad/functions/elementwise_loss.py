@@ -26,7 +26,7 @@ def check_reduction(op, reduction):
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def reduce_loss(loss, reduction, op="loss"):
+def reduce_loss(loss, reduction, op):
     """The per-element ``loss`` as ``reduction`` says: its mean, its sum, or itself."""
     if reduction == "none":
         return loss
@@ -74,7 +74,7 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002
 def l1_loss(input, target, reduction="mean"):  # noqa: A002
     """Mean absolute error: |input - target|, reduced."""
     target = _pair("l1_loss", input, target, reduction)
-    return reduce_loss(abs(input - target), reduction)
+    return reduce_loss(abs(input - target), reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):  # noqa: A002
@@ -85,8 +85,9 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):  # noqa: A002
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     d = abs(input - target)
     if beta == 0:
-        return reduce_loss(d, reduction)
-    return reduce_loss(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+        return reduce_loss(d, reduction, "smooth_l1_loss")
+    return reduce_loss(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction,
+                       "smooth_l1_loss")
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa: A002
@@ -101,7 +102,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa:
     with np.errstate(divide="ignore"):          # log(0) = -inf, clamped to -100
         loss = -(target * clamp(log(input), min=-100.0)
                  + (1 - target) * clamp(log(1 - input), min=-100.0))
-    return reduce_loss(_weighted("binary_cross_entropy", loss, weight), reduction)
+    return reduce_loss(_weighted("binary_cross_entropy", loss, weight), reduction, "binary_cross_entropy")
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",  # noqa: A002
@@ -116,4 +117,5 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         loss = (1 - target) * input + stable
     else:
         loss = (1 - target) * input + (target * (pos_weight - 1) + 1) * stable
-    return reduce_loss(_weighted("binary_cross_entropy_with_logits", loss, weight), reduction)
+    return reduce_loss(_weighted("binary_cross_entropy_with_logits", loss, weight), reduction,
+                       "binary_cross_entropy_with_logits")

@@ -78,6 +78,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
                          f"of the input of shape {input.shape}")
     if input.dtype.kind != "f":
         raise TypeError(f"layer_norm: input must be floating point, got dtype {input.dtype}")
+    if input.numel() == 0:
+        raise ValueError(f"layer_norm: an empty input of shape {input.shape} has nothing to normalise")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and (not isinstance(t, Tensor) or t.shape != shape):
             got = t.shape if isinstance(t, Tensor) else type(t).__name__

@@ -106,6 +106,8 @@ def _as_rows(op, scores, labels):
     shape to give back to reduction='none'."""
     if scores.ndim < 2:
         raise ValueError(f"{op}: expected scores of shape (batch, classes, ...), got {tuple(scores.shape)}")
+    if scores.shape[1] == 0:
+        raise ValueError(f"{op}: scores of shape {tuple(scores.shape)} have no classes")
     if scores.ndim == 2:
         return scores, labels, None
     if isinstance(labels, Tensor) and labels.shape != scores.shape[:1] + scores.shape[2:]:
@@ -144,11 +146,11 @@ def _picked(logp, labels, weight, ignore_index, any_ignored):
     return loss * wrap(w, logp.device), w.sum()
 
 
-def _finish(loss, reduction, total, shape):
+def _finish(op, loss, reduction, total, shape):
     if reduction == "none":
         return loss if shape is None else loss.reshape(shape)
     if reduction == "sum" or total is None:
-        return reduce_loss(loss, reduction)
+        return reduce_loss(loss, reduction, op)
     return loss.sum() / wrap(total, loss.device)
 
 
@@ -162,7 +164,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  
     logp, labels, shape = _as_rows("nll_loss", input, target)
     ignored = _check_labels("nll_loss", logp, labels, ignore_index)
     loss, total = _picked(logp, labels, weight, ignore_index, ignored)
-    return _finish(loss, reduction, total, shape)
+    return _finish("nll_loss", loss, reduction, total, shape)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",  # noqa: A002
@@ -195,7 +197,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         if ignored:
             smooth = smooth * wrap(labels.array != ignore_index, logp.device).astype(logp.dtype)
         loss = loss * (1 - eps) + smooth * (eps / classes)
-    return _finish(loss, reduction, total, shape)
+    return _finish("cross_entropy", loss, reduction, total, shape)
 
 
 def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):  # noqa: A002
@@ -209,7 +211,7 @@ def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):  # n
         t = t * (1 - label_smoothing) + label_smoothing / classes
     logp = log_softmax(scores, axis=-1)
     loss = -((logp * t) if weight is None else (logp * t) * weight).sum(axis=-1)
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction, "cross_entropy")
 
 
 def _margins(scores, labels, margin, p):
@@ -235,7 +237,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     loss = _margins(input, target, margin, p).sum(axis=1) / input.shape[1]
     if weight is not None:
         loss = loss * wrap(weight.array[target.array], input.device)
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction, "multi_margin_loss")
 
 
 def hinge_loss(scores, labels, margin=1.0):

@@ -105,6 +105,8 @@ def _check(x, running_mean, running_var, weight, bias, training):
     for what, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.dtype != x.dtype:
             raise TypeError(f"batch_norm: {what} of dtype {t.dtype} differs from the input's {x.dtype}")
+    if x.numel() == 0:
+        raise ValueError(f"batch_norm: an empty input of shape {x.shape} has no statistics")
     if training and x.shape[0] * (x.numel() // max(1, x.shape[0] * channels)) == 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got an "
                          f"input of shape {tuple(x.shape)}")

@@ -120,8 +120,8 @@ class Var(_Reduction):
             warnings.warn(f"var: degrees of freedom is <= 0 ({self.n} values, correction "
                           f"{self.correction}): the result is inf or nan", RuntimeWarning, stacklevel=4)
         self.save_for_backward(x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xc = x - x.mean(axis=self.axes, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):   # no values: NaN, as PyTorch
+            xc = x - x.sum(axis=self.axes, keepdims=True) / x.dtype.type(self.n)
             xc *= xc
             return xc.sum(axis=self.axes, keepdims=self.keepdims) / x.dtype.type(self.dof)
 
@@ -302,7 +302,10 @@ def cumsum(x, axis=None, *, dim=None, dtype=None):
     axis = axis_arg("cumsum", axis, dim)
     if axis is None:
         x, axis = x.reshape(-1), 0
-    axis = reduction_axes(axis, x.ndim, x.shape, "cumsum")[0]
+    axes = reduction_axes(axis, x.ndim, x.shape, "cumsum")
+    if x.ndim == 0:   # PyTorch: a 0-d tensor's running sum along dim 0 / -1 is itself
+        return cumsum(x.reshape(1), 0, dtype=dtype).reshape(())
+    axis = axes[0]
     if dtype is not None:
         x = x.astype(dtype)
     if x.dtype.kind not in "f":        # integer running sums (counts, offsets): no gradient
