@@ -59,7 +59,7 @@ class Sigmoid(Op):
     """y = 1 / (1 + e^-x): dx = dy * y * (1 - y), from the saved output."""
 
     def forward(self, x):
-        y = kernels.sigmoid_fwd(as_floating(x))
+        y = kernels.sigmoid_fwd(x if x.dtype.kind == "f" else as_floating(x))
         self.save_for_backward(y)
         return y
 
@@ -87,7 +87,7 @@ class Tanh(Op):
     """y = tanh x: dx = dy * (1 - y²)."""
 
     def forward(self, x):
-        y = backend.array_module(x).tanh(as_floating(x))
+        y = backend.array_module(x).tanh(x if x.dtype.kind == "f" else as_floating(x))
         self.save_for_backward(y)
         return y
 

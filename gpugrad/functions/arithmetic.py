@@ -56,8 +56,12 @@ class _Binary(Op):
     name = None   # the op's name in errors
 
     def _operands(self, a, b):
-        self.a_meta = (_shape_of(a), getattr(a, "dtype", None))
-        self.b_meta = (_shape_of(b), getattr(b, "dtype", None))
+        da = getattr(a, "dtype", None)
+        db = getattr(b, "dtype", None)
+        self.a_meta = (_shape_of(a), da)
+        self.b_meta = (_shape_of(b), db)
+        if da is db or (db is None and type(b) is float and da.kind == "f"):
+            return a, b   # the common cases, inline: one dtype, or a float tensor and a float
         return promote_operands(a, b, self.name)
 
     def _grads(self, ga, gb):
@@ -217,7 +221,7 @@ class Exp(Op):
     """y = e^x: dx = dy * y (keeps the output)."""
 
     def forward(self, x):
-        y = backend.array_module(x).exp(as_floating(x))
+        y = backend.array_module(x).exp(x if x.dtype.kind == "f" else as_floating(x))
         self.save_for_backward(y)
         return y
 
@@ -243,7 +247,7 @@ class Sqrt(Op):
     """y = √x: dx = dy / (2y)."""
 
     def forward(self, x):
-        y = backend.array_module(x).sqrt(as_floating(x))
+        y = backend.array_module(x).sqrt(x if x.dtype.kind == "f" else as_floating(x))
         self.save_for_backward(y)
         return y
 
