@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from .. import backend, creation
-from ..functions import activation, linalg, recurrent
+from ..functions import activation, dropout, linalg, recurrent
 from ..functions import shape as shape_ops
 from ..tensor import Tensor
 from . import init
@@ -202,7 +202,7 @@ class RNNBase(Module):
                     finals_i.append(s)
             x = outs[0] if len(outs) == 1 else shape_ops.concatenate(outs, axis=-1)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                x = _dropout(x, self.dropout)
+                x = dropout.dropout(x, self.dropout)   # the fused mask kernel on the GPU
         stacked = [shape_ops.stack(f, 0) for f in finals]
         return x, (tuple(stacked) if lstm else stacked[0])
 
@@ -231,15 +231,6 @@ def _map_state(state, fn):
     if state is None:
         return None
     return tuple(fn(t) for t in state) if isinstance(state, (tuple, list)) else fn(state)
-
-
-def _dropout(x, p):
-    """Between layers, in training: each element zeroed with probability p, the rest scaled
-    by 1 / (1 - p) (PyTorch's inverted dropout)."""
-    if p == 1.0:
-        return x * 0.0
-    keep = creation.rand(*x.shape, dtype=x.dtype, device=x.device).array >= p
-    return x * (keep / x.dtype.type(1.0 - p)).astype(x.dtype)
 
 
 class RNN(RNNBase):
