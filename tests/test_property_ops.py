@@ -441,6 +441,42 @@ SPECS += [
 ]
 
 
+# ------------------------------------------------------------------ in place (issue 16)
+
+def _inplace_ref(ufunc):
+    def ref(x, v):
+        v = np.asarray(v)
+        out = ufunc(x, v)
+        if out.shape != x.shape:
+            raise ValueError("does not broadcast to the tensor's shape")
+        if np.result_type(x.dtype, v.dtype).kind == "f" and x.dtype.kind != "f":
+            raise TypeError("a float result in an integer tensor")
+        return out.astype(x.dtype)
+    return ref
+
+
+def _setitem_ref(x, i, v):
+    y = x.copy()
+    y[i] = v
+    return y
+
+
+def _setitem(x, i, v):
+    x[i] = v
+    return x
+
+
+SPECS += [
+    Spec("add_", st.tuples(tensors(("float32", "int64")), st.one_of(tensors(("float32", "int64")), st.sampled_from([2, 0.5]))),
+         lambda x, v: x.add_(v), _inplace_ref(np.add)),
+    Spec("mul_", st.tuples(tensors(("float32", "int64")), st.one_of(tensors(("float32", "int64")), st.sampled_from([2, 0.5]))),
+         lambda x, v: x.mul_(v), _inplace_ref(np.multiply)),
+    Spec("setitem", st.tuples(tensors(("float32",)), st.one_of(st.integers(-4, 4), st.just(slice(1, None))),
+                              st.one_of(tensors(("float32",)), st.just(1.5))),
+         _setitem, _setitem_ref),
+]
+
+
 def _check(spec, args):
     gg_args = [_to_gg(a) if not isinstance(a, list) or spec.name not in ("concatenate", "stack") else a
                for a in args]
