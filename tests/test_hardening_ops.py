@@ -229,3 +229,10 @@ def test_a_0d_tensor_reduces_over_axis_0_and_minus_1_as_in_pytorch():
     for op in ("sum", "mean", "max", "min"):
         assert getattr(x, op)(axis=0).item() == 3.0 == getattr(x, op)(axis=-1).item()
     assert x.argmax(axis=0).item() == 0
+
+
+def test_binary_cross_entropy_of_an_empty_input_sums_to_zero():
+    x = gg.zeros(0, requires_grad=True)
+    assert F.binary_cross_entropy(x, gg.zeros(0), reduction="sum").item() == 0.0
+    with pytest.raises(ValueError, match="binary_cross_entropy: the mean over an empty input"):
+        F.binary_cross_entropy(x, gg.zeros(0))

@@ -2,8 +2,6 @@
 ``>=``)."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 from ..tensor import Tensor, wrap
 from .promotion import promote_operands
@@ -20,11 +18,10 @@ def _compare(name, a, b):
         raise TypeError(f"{name}: wrap the raw array operand with gg.tensor(...)")
     x, y = promote_operands(a.array, b, name)
     try:
-        np.broadcast_shapes(x.shape, getattr(y, "shape", ()))
+        return wrap(getattr(a.device.xp, name)(x, y), a.device)
     except ValueError:
         raise ValueError(f"{name}: shapes {tuple(x.shape)} and {tuple(getattr(y, 'shape', ()))} "
                          "cannot be broadcast together") from None
-    return wrap(getattr(a.device.xp, name)(x, y), a.device)
 
 
 def _comparison(name):

@@ -95,7 +95,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa:
     -100 as PyTorch does (so x = 0 or 1 gives a finite loss). The range of x is checked on the
     CPU; on a GPU that would be a host synchronisation, and x outside [0, 1] gives nan."""
     target = _pair("binary_cross_entropy", input, target, reduction)
-    if input.size and input.device.type == "cpu" and (input.array.min() < 0 or input.array.max() > 1):
+    if input.numel() and input.device.type == "cpu" and (input.array.min() < 0 or input.array.max() > 1):
         lo, hi = float(input.array.min()), float(input.array.max())
         raise ValueError(f"binary_cross_entropy: input must be probabilities in [0, 1], got "
                          f"values in [{lo}, {hi}] (for scores, use binary_cross_entropy_with_logits)")

@@ -330,6 +330,9 @@ def _joined(op, tensors, axis, new_axis):
 
 def _common_dtype(tensors):
     """The tensors cast to one dtype by the promotion rule (as torch.cat does)."""
+    first = tensors[0].dtype
+    if all(t.dtype == first for t in tensors):   # the common case: nothing to promote
+        return tensors
     dtype = result_dtype(*(t.array for t in tensors))
     return [t if t.dtype == dtype else astype(t, dtype) for t in tensors]
 
