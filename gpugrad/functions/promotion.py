@@ -18,21 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DEFAULT_FLOAT", "promote_operands", "result_dtype", "as_floating", "category"]
+__all__ = ["DEFAULT_FLOAT", "promote_operands", "result_dtype", "as_floating"]
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 _SCALAR_CATEGORY = {bool: 0, int: 1, float: 2, complex: 3}
 _SCALAR_DTYPE = {0: np.dtype(bool), 1: np.dtype(np.int64), 2: DEFAULT_FLOAT, 3: np.dtype(np.complex64)}
-
-
-def category(dtype):
-    """0 for bool, 1 for integers, 2 for floating, 3 for complex."""
-    return _CATEGORY[dtype.kind]
-
-
-def _widest(dtypes):
-    return np.result_type(*dtypes)
 
 
 def result_dtype(*operands):
@@ -45,14 +36,14 @@ def result_dtype(*operands):
             cat = _number_category(x, "type promotion")
             ranked[2].append((cat, _SCALAR_DTYPE[cat]))
         else:
-            ranked[0 if x.ndim else 1].append((category(dtype), dtype))
+            ranked[0 if x.ndim else 1].append((_CATEGORY[dtype.kind], dtype))
     dtype, top = None, -1
     for group in ranked:
         if not group:
             continue
         cat = max(c for c, _ in group)
         if cat > top:
-            dtype, top = _widest([d for c, d in group if c == cat]), cat
+            dtype, top = np.result_type(*(d for c, d in group if c == cat)), cat
     return dtype
 
 
