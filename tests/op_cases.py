@@ -77,6 +77,11 @@ def _torch_multi_margin_p2(s):
     return ((margins ** 2).sum(1) / s.shape[1] * w).mean()
 
 
+# (x, h0, [c0,] w_ih, w_hh, b_ih, b_hh) of a 3-step, batch-2 layer with 3 inputs, hidden 2
+_LAYER_SHAPES = {mode: ((3, 2, 3), (2, 2)) + (((2, 2),) if mode == "LSTM" else ())
+                 + ((k * 2, 3), (k * 2, 2), (k * 2,), (k * 2,))
+                 for mode, k in (("LSTM", 4), ("GRU", 3), ("RNN_TANH", 1))}
+
 CASES = [
     # ------------------------------------------------------------ arithmetic (broadcasting)
     Case("add", lambda a, b: a + b, ((3, 4), (4,)), lambda a, b: a + b),
@@ -255,6 +260,14 @@ CASES = [
          lambda x, hp, h: _gru_step(x, hp, h, _t())),
     Case("gru_step_backward", lambda x, hp, h, dy: _gru_step_grad(x, hp, h, dy, gg),
          ((3, 6), (3, 6), (3, 2), (3, 2)), lambda x, hp, h, dy: _gru_step_grad(x, hp, h, dy, _t())),
+    Case("lstm_layer", lambda *a: _layer("LSTM", False, a, gg), _LAYER_SHAPES["LSTM"],
+         lambda *a: _layer("LSTM", False, a, _t())),
+    Case("lstm_layer_reverse", lambda *a: _layer("LSTM", True, a, gg), _LAYER_SHAPES["LSTM"],
+         lambda *a: _layer("LSTM", True, a, _t())),
+    Case("gru_layer_reverse", lambda *a: _layer("GRU", True, a, gg), _LAYER_SHAPES["GRU"],
+         lambda *a: _layer("GRU", True, a, _t())),
+    Case("rnn_tanh_layer", lambda *a: _layer("RNN_TANH", False, a, gg), _LAYER_SHAPES["RNN_TANH"],
+         lambda *a: _layer("RNN_TANH", False, a, _t())),
     Case("unbind", lambda x: gg.stack([t * (k + 1.0) for k, t in enumerate(x.unbind(1)) if k != 2]),
          ((3, 4),), lambda x: _t().stack([t * (k + 1.0) for k, t in enumerate(x.unbind(1)) if k != 2])),
     # ------------------------------------------------------------ in place (recorded: rebased)
@@ -353,6 +366,41 @@ def _gru_step_grad(xp, hp, h, dy, lib):
                                          create_graph=True)
     mixed = sum((dxp[:, 2 * k:2 * k + 2] + dhp[:, 2 * k:2 * k + 2] * 2.0) * (k + 1.0) for k in range(3))
     return mixed * dh + dh
+
+
+def _torch_layer(mode, reverse, x, state, w_ih, w_hh, b_ih, b_hh):
+    """PyTorch's recurrence written out step by step (its gate order), for double backward."""
+    torch = _t()
+    hs, T = [None] * x.shape[0], x.shape[0]
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        p, q = x[t] @ w_ih.T + b_ih, (state[0] if mode == "LSTM" else state) @ w_hh.T + b_hh
+        if mode == "LSTM":
+            i, f, g, o = (p + q).chunk(4, -1)
+            c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)
+            state = (torch.sigmoid(o) * torch.tanh(c), c)
+        elif mode == "GRU":
+            (pr, pz, pn), (qr, qz, qn) = p.chunk(3, -1), q.chunk(3, -1)
+            r, z = torch.sigmoid(pr + qr), torch.sigmoid(pz + qz)
+            n = torch.tanh(pn + r * qn)
+            state = n + z * (state - n)
+        else:
+            state = torch.tanh(p + q)
+        hs[t] = state[0] if mode == "LSTM" else state
+    return (torch.stack(hs),) + (state if mode == "LSTM" else (state,))
+
+
+def _layer(mode, reverse, args, lib):
+    """A recurrent layer's direction (gpugrad's sequence op, or PyTorch's steps): every output
+    mixed into one tensor."""
+    n = 2 if mode == "LSTM" else 1
+    x, state, weights = args[0], (tuple(args[1:3]) if n == 2 else args[1]), args[1 + n:]
+    if lib is gg:
+        from gpugrad.functions.recurrent_sequence import recurrent_layer
+        outs = recurrent_layer(mode, reverse, x, state, *weights)
+    else:
+        outs = _torch_layer(mode, reverse, x, state, *weights)
+    mixed = outs[0] * outs[1]
+    return mixed * outs[-1] + mixed if n == 2 else mixed
 
 
 def _setitem(a, v, index):

@@ -109,6 +109,31 @@ def test_float32_backward_of_each_op_creates_no_float64_array(name):
     assert _float64_lines() == []
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_a_recurrent_layer_runs_on_the_gpu_path_without_host_reads_or_float64(kind):
+    """The whole-sequence ops (matmuls into preallocated steps, the fused cells) on the GPU path
+    give the CPU's outputs and gradients, with no host read and no float64 temporary."""
+    rng = np.random.default_rng(2)
+    gg.manual_seed(0)
+    cpu = getattr(gg.nn, kind)(5, 4, num_layers=2, bidirectional=True, device="cpu")
+    gpu = getattr(gg.nn, kind)(5, 4, num_layers=2, bidirectional=True, device="cuda")
+    gpu.load_state_dict(cpu.state_dict())
+    xb = rng.standard_normal((6, 3, 5)).astype(np.float32)
+    results = []
+    for layer, device in ((cpu, "cpu"), (gpu, "cuda")):
+        x = gg.tensor(xb, device=device, requires_grad=True)
+        _standin.reset_stats()
+        with cupyx.allow_synchronize(False):
+            out, state = layer(x)
+            final = state[0] if kind == "LSTM" else state
+            (out.sum() + (final * final).sum()).backward()
+        if device == "cuda":
+            assert _standin.STATS["syncs"] == [] and _float64_lines() == []
+        results.append([out.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 # ------------------------------------------------------------------ host syncs (items 4, 9)
 
 def _labels(yb, how):

@@ -68,18 +68,19 @@ def lstm_cell_fwd(gates, c_prev):
     return h, c
 
 
-def lstm_cell_bwd(gates, c_prev, dh, dc):
+def lstm_cell_bwd(gates, c_prev, dh, dc, out=None):
     """``(dgates, dc_prev)`` from the gradients dh, dc of h and c (see rnn.cuh for the rule:
     s = dc + dh o (1 - tanh²c); dgi = s g i(1-i), dgf = s c_prev f(1-f), dgg = s i (1-g²),
-    dgo = dh tanh(c) o(1-o), dc_prev = s f)."""
+    dgo = dh tanh(c) o(1-o), dc_prev = s f); dgates written into ``out`` when given (an array
+    of the gates' shape and dtype: a time step of a sequence's gradient)."""
     parts = _split(gates, c_prev)
     xp = backend.array_module(gates)
-    dgates = xp.empty_like(gates)
+    dgates = xp.empty_like(gates) if out is None else out
     H = c_prev.shape[-1]
-    out = [dgates[..., k * H:(k + 1) * H] for k in range(4)]
+    dparts = [dgates[..., k * H:(k + 1) * H] for k in range(4)]
     if xp is not np:
         dc_prev = xp.empty_like(c_prev)
-        launch_elementwise("lstm_cell_bwd", *parts, c_prev, dh, dc, *out, dc_prev)
+        launch_elementwise("lstm_cell_bwd", *parts, c_prev, dh, dc, *dparts, dc_prev)
         return dgates, dc_prev
     i, f, g, o = _activations(*parts)
     tc = np.tanh(f * c_prev + i * g)
@@ -87,10 +88,10 @@ def lstm_cell_bwd(gates, c_prev, dh, dc):
     s *= o
     s *= dh
     s += dc
-    np.multiply(s, g * (i * (1 - i)), out=out[0])
-    np.multiply(s, c_prev * (f * (1 - f)), out=out[1])
-    np.multiply(s, i * (1 - g * g), out=out[2])
-    np.multiply(dh, tc * (o * (1 - o)), out=out[3])
+    np.multiply(s, g * (i * (1 - i)), out=dparts[0])
+    np.multiply(s, c_prev * (f * (1 - f)), out=dparts[1])
+    np.multiply(s, i * (1 - g * g), out=dparts[2])
+    np.multiply(dh, tc * (o * (1 - o)), out=dparts[3])
     return dgates, s * f
 
 

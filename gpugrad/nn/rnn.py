@@ -8,10 +8,10 @@ is (gates * hidden, input) and ``weight_hh_l{k}`` (gates * hidden, hidden), gate
 is (in, out) instead, as in the lecture notes. The reverse direction's names end in
 ``_reverse``.
 
-How a layer runs: the input projection of all time steps, ``x W_ih^T + b_ih (+ b_hh)``, is one
-matmul; each step then adds ``h W_hh^T`` and applies the gates. An LSTM or GRU step's gates are one op
-(``functions.recurrent.LSTMStep``, ``GRUStep``: one fused kernel on the GPU, forward and
-backward); plain RNN steps are composed of ordinary ops.
+How a layer runs: each direction of each layer is one op over the whole sequence
+(``functions.recurrent_sequence``: the input projection of all steps as one matmul, per step
+``h W_hh^T`` and the fused cell kernel, and in backward the weights' gradients as one matmul
+over all steps, as cuDNN and oneDNN do); a cell runs one step composed of ops.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from .. import backend, creation
-from ..functions import activation, dropout, linalg, recurrent
+from ..functions import dropout, recurrent_sequence
 from ..functions import shape as shape_ops
 from ..tensor import Tensor
 from . import init
@@ -29,34 +29,6 @@ from .module import Module, Parameter
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
-
-
-# --------------------------------------------------------------------------- one step
-
-def _input_projection(mode, x, w_ih, b_ih, b_hh):
-    """x W_ih^T + b_ih, and + b_hh too except for GRU (whose b_hh's new-gate part sits inside
-    r * (...)): one matmul for every time step at once."""
-    bias = b_ih if b_ih is None or mode == "GRU" else b_ih + b_hh
-    return linalg.linear(x, w_ih.T, bias)
-
-
-def _step(mode, xp, state, w_hh_t, b_hh):
-    """One step from ``xp`` (this step's input projection) and the state (h, or (h, c) for an
-    LSTM): the new state."""
-    if mode == "LSTM":
-        h, c = state
-        return recurrent.lstm_step(xp + h @ w_hh_t, c)
-    if mode == "GRU":
-        return _gru_step(xp, state, w_hh_t, b_hh)
-    pre = xp + state @ w_hh_t
-    return activation.tanh(pre) if mode == "RNN_TANH" else activation.relu(pre)
-
-
-def _gru_step(xp, h, w_hh_t, b_hh):
-    """PyTorch's GRU step (functions.recurrent.GRUStep: one fused kernel on the GPU), from
-    x W_ih^T + b_ih and h W_hh^T + b_hh."""
-    hp = h @ w_hh_t if b_hh is None else linalg.linear(h, w_hh_t, b_hh)
-    return recurrent.gru_step(xp, hp, h)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -207,14 +179,10 @@ class RNNBase(Module):
         return x, (tuple(stacked) if lstm else stacked[0])
 
     def _run_direction(self, x, state, layer, direction):
-        w_ih, w_hh, b_ih, b_hh = self._weights(layer, direction)
-        steps = _input_projection(self.mode, x, w_ih, b_ih, b_hh).unbind(0)
-        order = range(len(steps) - 1, -1, -1) if direction else range(len(steps))
-        w_hh_t, hs = w_hh.T, [None] * len(steps)
-        for t in order:
-            state = _step(self.mode, steps[t], state, w_hh_t, b_hh)
-            hs[t] = state[0] if self.mode == "LSTM" else state
-        return shape_ops.stack(hs, 0), state
+        """(hs, final state) of one direction of one layer: one op over the whole sequence."""
+        outs = recurrent_sequence.recurrent_layer(self.mode, bool(direction), x, state,
+                                                  *self._weights(layer, direction))
+        return outs[0], (outs[1:] if self.mode == "LSTM" else outs[1])
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
@@ -312,9 +280,8 @@ class RNNCellBase(Module):
                 _check_state(name, t, shape, x)
         else:
             _check_state(name, hx, shape, x)
-        xp = _input_projection(self.mode, x, self.weight_ih, self.bias_ih, self.bias_hh)
-        state = _step(self.mode, xp, tuple(hx) if self.mode == "LSTM" else hx,
-                      self.weight_hh.T, self.bias_hh)
+        state = recurrent_sequence.cell_step(self.mode, x, tuple(hx) if self.mode == "LSTM" else hx,
+                                             self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return _map_state(state, lambda t: t.reshape(self.hidden_size)) if unbatched else state
 
     def extra_repr(self):
