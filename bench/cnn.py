@@ -32,6 +32,7 @@ import gpugrad.nn.functional as F
 from gpugrad.functions import conv as gconv
 from gpugrad.train import build_model, train_step
 
+from .machine import blas_line, cpu_jit_line
 from .overhead import median_ms
 
 BATCH, CIN, COUT, SIDE = 64, 32, 64, 28
@@ -177,6 +178,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     rows = {}
     with threadpool_limits(1):
+        print(blas_line() + "; " + cpu_jit_line(), flush=True)
         ours = gpugrad_cases(np.random.default_rng(0))
         theirs = torch_cases(torch, np.random.default_rng(0))
         for name in ours:   # alternately, so both see the same machine

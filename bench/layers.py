@@ -20,6 +20,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from .machine import blas_line, cpu_jit_line  # noqa: E402
+
 LAYER_NORM = (512, 1024)            # (rows, features)
 EMBEDDING = (50_000, 256, (64, 128))   # (num_embeddings, dim, indices' shape)
 
@@ -99,6 +101,7 @@ def main(argv=None):
     if args.json:
         print(json.dumps(results))
         return
+    print(blas_line() + "; " + cpu_jit_line())
     print(f"{'layer (fwd + bwd)':<22}{'gpugrad ms':>12}{'torch ms':>12}{'ratio':>8}")
     for name, ms in results["gpugrad"].items():
         t = results.get("torch", {}).get(name)

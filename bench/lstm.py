@@ -18,6 +18,7 @@ import statistics
 
 import numpy as np
 
+from .machine import blas_line, cpu_jit_line
 from .overhead import median_ms
 
 
@@ -102,6 +103,7 @@ def main(argv=None):
         for impl, (fns, sync) in impls.items():
             for k, f in fns.items():
                 runs[impl][k].append(median_ms(f, 1, args.min_time, sync))
+    print(blas_line() + "; " + cpu_jit_line())
     print(f"LSTM({args.input}, {args.hidden}), {args.steps} steps, batch {args.batch}, "
           f"{args.device}, {args.threads} thread(s); median of {args.repeats} alternating rounds")
     print(f"{'impl':26s} {'fwd ms':>9s} {'fwd+bwd ms':>11s}")

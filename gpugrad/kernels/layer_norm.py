@@ -1,13 +1,14 @@
 """Layer normalisation over the last axis of a (rows, D) array, forward and backward: the CUDA
 kernels of ``kernels/layer_norm.cu`` (arithmetic in ``layer_norm.cuh``; one warp per row, so a
-row is read from memory once per pass and normalised in the same kernel) and their NumPy twins.
+row is read from memory once per pass and normalised in the same kernel), on the CPU the same
+loops compiled by Numba where it is installed (:mod:`.cpu_jit`), and their NumPy twins.
 The statistics kept for backward are each row's mean and rstd = 1 / sqrt(var + eps)."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import backend
-from . import loader
+from . import cpu_jit, loader
 from .loader import BLOCK_SIZE, MAX_GRID, RAW_SUFFIX, check_floating, define_raw
 
 __all__ = ["layer_norm_fwd", "layer_norm_bwd", "LAYER_NORM_CHUNK"]
@@ -25,6 +26,8 @@ def layer_norm_fwd(x, w, b, eps):
     if x.ndim != 2:
         raise ValueError(f"layer_norm_fwd needs a (rows, D) array, got shape {x.shape}")
     if backend.array_module(x) is np:
+        if cpu_jit.enabled(x, *(a for a in (w, b) if a is not None)):
+            return cpu_jit.layer_norm_fwd(x, w, b, eps)
         return _fwd_np(x, w, b, eps)
     return _fwd_cuda(x, w, b, eps)
 
@@ -33,6 +36,8 @@ def layer_norm_bwd(x, gy, w, mean, rstd, need_wb=True):
     """``(gx, gw, gb)`` from the forward's x, the upstream gy (both (rows, D)), w (or None) and
     the saved mean and rstd; gw and gb are None without ``need_wb`` (gw is None without w)."""
     if backend.array_module(x) is np:
+        if cpu_jit.enabled(x, gy, mean, rstd, *(() if w is None else (w,))):
+            return cpu_jit.layer_norm_bwd(x, gy, w, mean, rstd, need_wb)
         return _bwd_np(x, gy, w, mean, rstd, need_wb)
     return _bwd_cuda(x, gy, w, mean, rstd, need_wb)
 
@@ -41,8 +46,17 @@ def layer_norm_bwd(x, gy, w, mean, rstd, need_wb=True):
 
 def _row_sums(a, v=None):
     """Σ_j a_ij v_j for each row i (v = ones by default): one BLAS matrix-vector product,
-    several times quicker than ``a.sum(axis=1)`` or an einsum on one thread."""
-    return a @ (np.ones(a.shape[1], a.dtype) if v is None else v)
+    several times quicker than ``a.sum(axis=1)`` or an einsum on one thread. A broadcast
+    ``a`` (the gradient of a ``.sum()``, zero strides) takes an einsum: a matrix product with
+    it leaves BLAS for NumPy's slow loop, and a contiguous copy costs a pass and a buffer."""
+    v = np.ones(a.shape[1], a.dtype) if v is None else v
+    return a @ v if a.flags.c_contiguous else np.einsum("ij,j->i", a, v)
+
+
+def _column_sums(a):
+    """Σ_i a_ij for each column j, the same way (a BLAS vector-matrix product, or an einsum
+    for a broadcast ``a``)."""
+    return np.ones(a.shape[0], a.dtype) @ a if a.flags.c_contiguous else np.einsum("ij->j", a)
 
 
 def _fwd_np(x, w, b, eps):
@@ -77,9 +91,8 @@ def _bwd_np(x, gy, w, mean, rstd, need_wb):
     gx *= rstd[:, None]
     gw = gb = None
     if need_wb:
-        rows = np.ones(x.shape[0], x.dtype)
-        gb = rows @ gy
-        gw = rows @ p if w is not None else None
+        gb = _column_sums(gy)
+        gw = _column_sums(p) if w is not None else None
     return gx, gw, gb
 
 

@@ -1,0 +1,121 @@
+"""CPU kernels compiled by Numba (the ``cpu`` extra: ``pip install "gpugrad[cpu]"``): where a
+NumPy twin must make several passes over memory, one loop nest that reads each row once, as
+the CUDA kernel does on the GPU. Today: layer normalisation, forward and backward.
+
+The only module that imports numba, and only on the first call (``import gpugrad`` stays as
+quick as without it); each kernel is compiled once per dtype and cached on disk (Numba's
+``cache=True``). Without Numba, for dtypes other than float32 and float64, or with the
+environment variable ``GPUGRAD_CPU_JIT=0``, callers run their NumPy twins, which stay the
+reference the tests compare these kernels with.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+
+__all__ = ["enabled", "layer_norm_fwd", "layer_norm_bwd"]
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_KERNELS = {}
+
+
+def enabled(*arrays):
+    """Whether the compiled kernels take these arrays: Numba installed, not switched off by
+    ``GPUGRAD_CPU_JIT=0``, and every array float32 or float64, all of one dtype."""
+    if os.environ.get("GPUGRAD_CPU_JIT", "1") == "0" or not _numba_installed():
+        return False
+    dtype = arrays[0].dtype
+    return dtype in _DTYPES and all(a.dtype == dtype for a in arrays)
+
+
+def _numba_installed():
+    found = _KERNELS.get("installed")
+    if found is None:
+        found = _KERNELS["installed"] = importlib.util.find_spec("numba") is not None
+    return found
+
+
+def _compiled(name):
+    kernel = _KERNELS.get(name)
+    if kernel is None:
+        from numba import njit   # noqa: PLC0415  (optional, and slow to import: on first use)
+        jit = njit(cache=True, fastmath=True, nogil=True)
+        _KERNELS.update(layer_norm_fwd=jit(_layer_norm_fwd), layer_norm_bwd=jit(_layer_norm_bwd))
+        kernel = _KERNELS[name]
+    return kernel
+
+
+# --------------------------------------------------------------------------- layer norm
+
+def _layer_norm_fwd(x, w, b, eps, n, y, mean, rstd):
+    """Row by row: mean, then the biased variance of x - mean, then y = (x - m) rstd w + b.
+    (eps and n = D come in x's dtype, so float32 arithmetic stays float32.)"""
+    rows, D = x.shape
+    one = n / n
+    for i in range(rows):
+        s = n - n
+        for j in range(D):
+            s += x[i, j]
+        m = s / n
+        v = n - n
+        for j in range(D):
+            d = x[i, j] - m
+            v += d * d
+        r = one / np.sqrt(v / n + eps)
+        for j in range(D):
+            y[i, j] = (x[i, j] - m) * r * w[j] + b[j]
+        mean[i], rstd[i] = m, r
+
+
+def _layer_norm_bwd(x, gy, w, mean, rstd, n, gx, gw, gb):
+    """With g = dy w and xhat = (x - m) rstd, per row a = mean(g) and c = mean(g xhat), then
+    dx = rstd (g - a - xhat c); dw += dy xhat and db += dy, accumulated over the rows."""
+    rows, D = x.shape
+    gw[:] = 0
+    gb[:] = 0
+    for i in range(rows):
+        m, r = mean[i], rstd[i]
+        a = n - n
+        c = n - n
+        for j in range(D):
+            xhat = (x[i, j] - m) * r
+            g = gy[i, j] * w[j]
+            a += g
+            c += g * xhat
+            gw[j] += gy[i, j] * xhat
+            gb[j] += gy[i, j]
+        a /= n
+        c /= n
+        for j in range(D):
+            gx[i, j] = r * (gy[i, j] * w[j] - a - (x[i, j] - m) * r * c)
+
+
+def layer_norm_fwd(x, w, b, eps):
+    """``(y, mean, rstd)`` as ``kernels.layer_norm_fwd`` returns them (x (rows, D) C-contiguous;
+    w, b of shape (D,) or None)."""
+    rows, D = x.shape
+    w = np.ones(D, x.dtype) if w is None else np.ascontiguousarray(w)
+    b = np.zeros(D, x.dtype) if b is None else np.ascontiguousarray(b)
+    y = np.empty_like(x)
+    mean, rstd = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
+    _compiled("layer_norm_fwd")(np.ascontiguousarray(x), w, b, x.dtype.type(eps), x.dtype.type(D),
+                                y, mean, rstd)
+    return y, mean, rstd
+
+
+def layer_norm_bwd(x, gy, w, mean, rstd, need_wb):
+    """``(gx, gw, gb)`` as ``kernels.layer_norm_bwd`` returns them. A broadcast gy (the
+    gradient of a ``.sum()``) is made contiguous first: the compiled loop vectorises only
+    contiguous rows."""
+    D = x.shape[1]
+    has_w = w is not None
+    w = np.ones(D, x.dtype) if w is None else np.ascontiguousarray(w)
+    gx = np.empty_like(x)
+    gw, gb = np.empty(D, x.dtype), np.empty(D, x.dtype)
+    _compiled("layer_norm_bwd")(np.ascontiguousarray(x), np.ascontiguousarray(gy), w, mean, rstd,
+                                x.dtype.type(D), gx, gw, gb)
+    if not need_wb:
+        return gx, None, None
+    return gx, (gw if has_w else None), gb
