@@ -1,10 +1,11 @@
 """What the CPU benchmarks ran on, printed above their tables: NumPy's BLAS (which kernels it
 chose, and with how many threads) and whether gpugrad's Numba kernels were on.
 
-OpenBLAS picks its kernels from the CPU it detects, and the OpenBLAS bundled with NumPy 2.4
-(0.3.31) does not know AMD's Zen 5: it falls back to its AVX2 (Haswell) kernels, about half the
-speed of its AVX-512 ones on that CPU (OpenMathLib/OpenBLAS#6029, fixed upstream by #6033).
-``OPENBLAS_CORETYPE=Cooperlake`` (set before Python starts) selects the AVX-512 kernels there.
+OpenBLAS picks its kernels from the CPU it detects, unless ``OPENBLAS_CORETYPE`` names them: the
+2-core development VM sets ``OPENBLAS_CORETYPE=Haswell`` in its environment, which holds NumPy to
+AVX2 kernels on a CPU with AVX-512 (an AMD Zen 5, where OpenBLAS's own choice is its SkylakeX
+kernels, about 1.8x quicker at these GEMMs) while PyTorch's oneDNN and MKL use AVX-512 anyway.
+The line printed here says which kernels a run had, so ratios are read beside it.
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ def blas_line():
         from threadpoolctl import threadpool_info
     except ImportError:
         return "NumPy BLAS: unknown (pip install threadpoolctl to see it)"
-    for lib in threadpool_info():
-        if lib.get("user_api") == "blas":
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    blas.sort(key=lambda lib: "numpy" not in str(lib.get("filepath")))   # NumPy's own first
+    for lib in blas:
             arch = lib.get("architecture")
             threads = lib.get("num_threads")
             return (f"NumPy BLAS: {lib.get('internal_api')} {lib.get('version')}"
