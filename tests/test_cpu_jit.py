@@ -48,6 +48,16 @@ def test_layer_norm_backward_takes_a_broadcast_gradient_and_can_skip_the_paramet
     np.testing.assert_allclose(gx, ln._bwd_np(x, gy, w, mean, rstd, False)[0], rtol=1e-12, atol=1e-12)
 
 
+def test_a_nan_goes_through_the_compiled_kernel_as_a_nan():
+    """The kernels keep IEEE NaN semantics (no fast-math 'no NaNs'), so anomaly mode sees it."""
+    x = np.ones((2, 4))
+    x[1, 2] = np.nan
+    y, _, _ = cpu_jit.layer_norm_fwd(x, None, None, 1e-5)
+    assert np.isnan(y[1]).all() and np.isfinite(y[0]).all()
+    gx, _, _ = cpu_jit.layer_norm_bwd(x, np.ones_like(x), None, *ln._fwd_np(x, None, None, 1e-5)[1:], False)
+    assert np.isnan(gx[1]).all() and np.isfinite(gx[0]).all()
+
+
 def test_the_dispatch_takes_the_compiled_kernel_only_for_float32_and_float64(monkeypatch):
     x32 = np.ones((2, 3), np.float32)
     assert cpu_jit.enabled(x32) and cpu_jit.enabled(x32.astype(np.float64))
