@@ -11,6 +11,7 @@ import pytest
 
 from gpugrad.kernels import cpu_jit
 from gpugrad.kernels import layer_norm as ln
+from gpugrad.kernels import normalization as bn
 
 pytest.importorskip("numba", reason="the `cpu` extra (Numba) is not installed")
 
@@ -46,6 +47,30 @@ def test_layer_norm_backward_takes_a_broadcast_gradient_and_can_skip_the_paramet
     gx, gw, gb = cpu_jit.layer_norm_bwd(x, gy, w, mean, rstd, False)
     assert gw is None and gb is None
     np.testing.assert_allclose(gx, ln._bwd_np(x, gy, w, mean, rstd, False)[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1, 16), (7, 3, 17), (4, 5, 25), (16, 8, 49)])
+def test_batch_norm_kernels_equal_their_numpy_twins(monkeypatch, dtype, shape):
+    rng = np.random.default_rng(list(shape))
+    x = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    a, b, c, scale, shift = (rng.standard_normal(shape[1]).astype(dtype) for _ in range(5))
+    monkeypatch.setenv("GPUGRAD_CPU_JIT", "0")
+    twin_stats = bn.batch_norm_stats(x)
+    twin_y = bn.batch_norm_apply(x, twin_stats[0], scale, shift)
+    twin_gx = bn.batch_norm_grad(x, gy, a, b, c)
+    monkeypatch.delenv("GPUGRAD_CPU_JIT")
+    mean, var, centered = bn.batch_norm_stats(x)
+    assert centered is None                       # the compiled path makes no centred copy
+    assert bn.batch_norm_stats(x[:, :, :bn.JIT_MIN_ROW - 1].copy())[2] is not None   # short rows: the twin
+    tol = TOL[dtype]
+    np.testing.assert_allclose(mean, twin_stats[0], **tol)
+    np.testing.assert_allclose(var, twin_stats[1], **tol)
+    for got, want in ((bn.batch_norm_apply(x, mean, scale, shift), twin_y),
+                      (bn.batch_norm_grad(x, gy, a, b, c), twin_gx)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, **tol)
 
 
 def test_a_nan_goes_through_the_compiled_kernel_as_a_nan():

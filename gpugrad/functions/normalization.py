@@ -6,8 +6,8 @@ Training (batch statistics), per channel, with n the number of values it normali
     μ = Σ x / n,   σ² = Σ (x - μ)² / n,   x̂ = (x - μ) / √(σ² + ε),   y = γ x̂ + β
     dβ = Σ dy,     dγ = Σ dy x̂,           dx = γ / √(σ² + ε) · (dy - dβ / n - x̂ dγ / n)
 
-The statistics are BLAS products (``kernels.channel_sums``/``channel_dots``) and each map over
-the data one fused pass (``kernels.batch_norm_apply``/``batch_norm_grad``). The running
+The statistics are BLAS products (``kernels.batch_norm_stats``, ``channel_sums``/``channel_dots``)
+and each map over the data one fused pass (``kernels.batch_norm_apply``/``batch_norm_grad``). The running
 statistics move by ``momentum`` toward the batch's mean and *unbiased* variance, as PyTorch's.
 
 Evaluation uses the running statistics: y = x · (γ / √(σ²_run + ε)) + (β - μ_run γ / √(σ²_run + ε)),
@@ -39,9 +39,7 @@ class BatchNorm(Op):
         xp = backend.array_module(x)
         x3 = _as_channels(x)
         n = x3.shape[0] * x3.shape[2]
-        mean = kernels.channel_sums(x3) / x.dtype.type(n)
-        centered = x3 - mean.reshape(1, -1, 1)
-        var = kernels.channel_dots(centered, centered) / x.dtype.type(n)
+        mean, var, centered = kernels.batch_norm_stats(x3)
         invstd = 1 / xp.sqrt(var + x.dtype.type(self.eps))
         scale = invstd if weight is None else invstd * weight
         shift = xp.zeros_like(mean) if bias is None else bias

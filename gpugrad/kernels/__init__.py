@@ -15,7 +15,8 @@ from .loader import (ELEMENTWISE_PRELUDE, ELEMENTWISE_SPECS, KERNEL_DIR, NVRTC_O
 from .pointwise import POINTWISE_CODES, pointwise_bwd, pointwise_fwd
 from .conv import Window, col2im, im2col
 from .dropout import dropout_apply, dropout_key
-from .normalization import batch_norm_apply, batch_norm_grad, channel_dots, channel_sums
+from .normalization import (batch_norm_apply, batch_norm_grad, batch_norm_stats, channel_dots,
+                            channel_sums)
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 from .reduction import sum_rows, total_norm
 from .rnn import gru_cell_bwd, gru_cell_fwd, lstm_cell_bwd, lstm_cell_fwd
@@ -30,5 +31,5 @@ __all__ = [
     "lstm_cell_fwd", "lstm_cell_bwd", "gru_cell_fwd", "gru_cell_bwd",
     "index_add_rows", "layer_norm_fwd", "layer_norm_bwd", "POINTWISE_CODES", "pointwise_fwd", "pointwise_bwd",
     "Window", "im2col", "col2im", "dropout_apply", "dropout_key",
-    "channel_sums", "channel_dots", "batch_norm_apply", "batch_norm_grad",
+    "channel_sums", "channel_dots", "batch_norm_stats", "batch_norm_apply", "batch_norm_grad",
 ]

@@ -1,7 +1,8 @@
 """CPU kernels compiled by Numba (the ``cpu`` extra: ``pip install "gpugrad[cpu]"``): where a
 NumPy twin must make several passes over memory, one loop nest that reads each row once, as
 the CUDA kernel does on the GPU. Today: layer normalisation, forward and backward (the
-arithmetic of ``kernels/layer_norm.cuh``). Not the LSTM and GRU gates: Numba calls libm's scalar
+arithmetic of ``kernels/layer_norm.cuh``), and batch normalisation's statistics and its two maps
+(``kernels/normalization.cuh``). Not the LSTM and GRU gates: Numba calls libm's scalar
 ``exp`` and ``tanh``, and the NumPy twins' vectorised ones were twice as fast there (measured).
 
 The only module that imports numba, and only on the first call (``import gpugrad`` stays as
@@ -17,7 +18,8 @@ import os
 
 import numpy as np
 
-__all__ = ["enabled", "layer_norm_fwd", "layer_norm_bwd"]
+__all__ = ["enabled", "layer_norm_fwd", "layer_norm_bwd", "batch_norm_stats", "batch_norm_apply",
+           "batch_norm_grad"]
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _KERNELS = {}
@@ -126,4 +128,70 @@ def layer_norm_bwd(x, gy, w, mean, rstd, need_wb):
     return gx, (gw if has_w else None), gb
 
 
-_SOURCES = {"layer_norm_fwd": _layer_norm_fwd, "layer_norm_bwd": _layer_norm_bwd}
+# --------------------------------------------------------------------------- batch norm
+# Arrays (N, C, P): the batch, the channels, the rest; per-channel values of shape (C,).
+
+def _batch_norm_stats(x, mean, var):
+    """Per channel: the mean, then the biased variance of x - mean (two reads of the channel's
+    values, the second from cache)."""
+    N, C, P = x.shape
+    n = x.dtype.type(N * P)
+    for c in range(C):
+        s = n - n
+        for i in range(N):
+            for p in range(P):
+                s += x[i, c, p]
+        m = s / n
+        v = n - n
+        for i in range(N):
+            for p in range(P):
+                d = x[i, c, p] - m
+                v += d * d
+        mean[c], var[c] = m, v / n
+
+
+def _batch_norm_apply(x, mean, scale, shift, y):
+    """y = (x - mean) scale + shift."""
+    N, C, P = x.shape
+    for i in range(N):
+        for c in range(C):
+            m, k, b = mean[c], scale[c], shift[c]
+            for p in range(P):
+                y[i, c, p] = (x[i, c, p] - m) * k + b
+
+
+def _batch_norm_grad(x, gy, a, b, c, gx):
+    """dx = x b + c + dy a."""
+    N, C, P = x.shape
+    for i in range(N):
+        for ch in range(C):
+            ka, kb, kc = a[ch], b[ch], c[ch]
+            for p in range(P):
+                gx[i, ch, p] = x[i, ch, p] * kb + kc + gy[i, ch, p] * ka
+
+
+def batch_norm_stats(x):
+    """``(mean, var)`` per channel of a C-contiguous x (N, C, P), var biased."""
+    mean, var = np.empty(x.shape[1], x.dtype), np.empty(x.shape[1], x.dtype)
+    _compiled("batch_norm_stats")(x, mean, var)
+    return mean, var
+
+
+def batch_norm_apply(x, mean, scale, shift):
+    """``kernels.batch_norm_apply`` for C-contiguous x (N, C, P), per-channel values (C,)."""
+    y = np.empty_like(x)
+    _compiled("batch_norm_apply")(x, *(np.ascontiguousarray(v, x.dtype) for v in (mean, scale, shift)), y)
+    return y
+
+
+def batch_norm_grad(x, gy, a, b, c):
+    """``kernels.batch_norm_grad`` for C-contiguous x and gy (N, C, P)."""
+    gx = np.empty_like(x)
+    _compiled("batch_norm_grad")(x, np.ascontiguousarray(gy),
+                                 *(np.ascontiguousarray(v, x.dtype) for v in (a, b, c)), gx)
+    return gx
+
+
+_SOURCES = {"layer_norm_fwd": _layer_norm_fwd, "layer_norm_bwd": _layer_norm_bwd,
+            "batch_norm_stats": _batch_norm_stats, "batch_norm_apply": _batch_norm_apply,
+            "batch_norm_grad": _batch_norm_grad}
