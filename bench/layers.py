@@ -4,8 +4,8 @@
     python -m bench.layers --json
 
 A step is the layer's forward on fresh-graph inputs, a sum, and backward (the input's and the
-parameters' gradients), then the gradients dropped; the median of ``--repeats`` timed blocks
-of ``--inner`` steps. The issue's target: gpugrad at most 1.2x PyTorch's time.
+parameters' gradients), then the gradients dropped; the median of ``--repeats`` rounds, each
+timing a block of ``--inner`` steps of gpugrad and then of PyTorch. The issue's target: gpugrad at most 1.2x PyTorch's time.
 """
 from __future__ import annotations
 
@@ -82,13 +82,22 @@ def torch_steps(rng):
 
 
 def run(repeats=7, inner=10):
+    """ms per step of each layer in each library: the median of ``repeats`` rounds, each round
+    timing gpugrad's step and then PyTorch's, so a busy machine's drift reaches both."""
     rng = np.random.default_rng(0)
-    results = {"gpugrad": {k: _median_ms(f, repeats, inner) for k, f in gpugrad_steps(rng).items()}}
+    libraries = {"gpugrad": gpugrad_steps(rng)}
     try:
-        results["torch"] = {k: _median_ms(f, repeats, inner) for k, f in torch_steps(rng).items()}
+        libraries["torch"] = torch_steps(rng)
     except ImportError:
         pass
-    return results
+    times = {lib: {name: [] for name in steps} for lib, steps in libraries.items()}
+    for name in libraries["gpugrad"]:
+        for steps in libraries.values():
+            _median_ms(steps[name], 1, 1)               # warm up
+        for _ in range(repeats):
+            for lib, steps in libraries.items():
+                times[lib][name].append(_median_ms(steps[name], 1, inner))
+    return {lib: {name: statistics.median(t) for name, t in per.items()} for lib, per in times.items()}
 
 
 def main(argv=None):
