@@ -240,6 +240,22 @@ def test_bad_arguments_name_the_layer_and_the_shapes():
         nn.LSTM(3, 4, proj_size=2)
     with pytest.raises(ValueError, match=r"LSTMCell: expected an input of shape \(batch, 3\)"):
         nn.LSTMCell(3, 4)(gg.zeros(2, 5))
+    for shape, batch_first in (((0, 2, 3), False), ((2, 0, 3), True), ((0, 3), False)):
+        with pytest.raises(ValueError, match=r"GRU: an input of shape \(.*\) has no time steps"):
+            nn.GRU(3, 4, batch_first=batch_first)(gg.zeros(*shape))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients(kind):
+    """As in PyTorch: a batch of 0 sequences runs, with outputs and states of batch 0."""
+    layer = getattr(nn, kind)(3, 4, num_layers=2, bidirectional=True)
+    x = gg.zeros(5, 0, 3, requires_grad=True)
+    out, state = layer(x)
+    h = state[0] if kind == "LSTM" else state
+    assert out.shape == (5, 0, 8) and h.shape == (4, 0, 4)
+    (out.sum() + h.sum()).backward()
+    assert x.grad.shape == (5, 0, 3)
+    np.testing.assert_array_equal(layer.weight_hh_l1_reverse.grad.numpy(), 0)
 
 
 def test_the_gru_twins_hold_together(rng):

@@ -94,7 +94,7 @@ class _Sequence(Op):
         out = x.reshape(T * B, n_in) @ w.T
         if b is not None:
             out += b
-        return out.reshape(T, B, -1)
+        return out.reshape(T, B, w.shape[0])
 
     def _h_prev(self, h0, hs):
         """(T, B, H): the state each step started from (h0 for the first)."""
@@ -105,7 +105,7 @@ class _Sequence(Op):
     def _input_side(self, x, w_ih, dP, grads):
         """dx, dW_ih and db_ih from dP (T, B, G), the gradient of the input projection."""
         T, B, n_in = x.shape
-        d2 = dP.reshape(T * B, -1)
+        d2 = dP.reshape(T * B, dP.shape[-1])
         need, w_at = self.needs_input_grad, 1 + self.n_state
         if need[0]:
             grads[0] = (d2 @ w_ih).reshape(x.shape)
@@ -118,10 +118,9 @@ class _Sequence(Op):
         """dW_hh and db_hh from dQ (T, B, G), the gradient of the hidden projection (for an
         LSTM and an RNN the same array as dP, so db_hh = db_ih)."""
         need, w_at = self.needs_input_grad, 1 + self.n_state
-        d2 = dQ.reshape(-1, dQ.shape[-1])
+        d2 = dQ.reshape(dQ.shape[0] * dQ.shape[1], dQ.shape[-1])
         if need[w_at + 1]:
-            H = hs.shape[-1]
-            grads[w_at + 1] = d2.T @ self._h_prev(h0, hs).reshape(-1, H)
+            grads[w_at + 1] = d2.T @ self._h_prev(h0, hs).reshape(d2.shape[0], hs.shape[-1])
         if need[w_at + 3]:
             db_ih = grads[w_at + 2]
             grads[w_at + 3] = _column_sums(d2) if self.mode == "GRU" or db_ih is None else db_ih.copy()

@@ -130,6 +130,8 @@ class RNNBase(Module):
             raise ValueError(f"{name}: expected an input of shape (seq, batch, {self.input_size}) "
                              f"{'batch first ' if self.batch_first else ''}or (seq, "
                              f"{self.input_size}) unbatched, got {tuple(x.shape)}")
+        if x.shape[0 if x.ndim == 2 or not self.batch_first else 1] == 0:
+            raise ValueError(f"{name}: an input of shape {tuple(x.shape)} has no time steps")
         unbatched = x.ndim == 2
         if unbatched:
             x = x.reshape(x.shape[0], 1, x.shape[1])
