@@ -34,4 +34,5 @@ def cpu_jit_line():
     from gpugrad.kernels import cpu_jit
 
     on = cpu_jit.enabled(np.zeros(1, np.float32))
-    return "gpugrad CPU kernels: " + ("Numba" if on else "NumPy twins (no Numba, or GPUGRAD_CPU_JIT=0)")
+    twins = "NumPy twins (no Numba or GPUGRAD_CPU_JIT=0)"
+    return "gpugrad CPU kernels: " + ("Numba" if on else twins)

@@ -9,8 +9,8 @@ GPU: ``kernels.lstm_cell_fwd``, ``gru_cell_fwd``; tanh or relu for a plain RNN).
 Backward runs the steps the other way with the cell's fused backward, carrying dh (and dc):
 ``dh_{t-1} = dQ_t W_hh`` (+ the GRU's direct path ``dh' z``), where dQ_t is the gradient of
 step t's hidden projection. The weights' gradients then take one matmul each over all steps,
-not one per step: ``dW_hh = Σ_t dQ_tᵀ h_{t-1}`` = dQᵀ H_prev, ``dW_ih = dPᵀ x``, ``dx = dP W_ih``,
-``db = Σ dP`` (the hidden bias ``Σ dQ``).
+not one per step: ``dW_hh = Σ_t dQ_tᵀ h_{t-1}`` = dQᵀ H_prev, ``dW_ih = dPᵀ x``,
+``dx = dP W_ih``, ``db = Σ dP`` (the hidden bias ``Σ dQ``).
 
 Under ``create_graph=True`` the backward replays the forward as per-step ops
 (:func:`composed_layer`, the same arithmetic) and differentiates that, so gradients of any
@@ -112,7 +112,7 @@ class _Sequence(Op):
         if need[w_at]:
             grads[w_at] = d2.T @ x.reshape(T * B, n_in)
         if need[w_at + 2]:
-            grads[w_at + 2] = _column_sums(d2)
+            grads[w_at + 2] = kernels.sum_rows(d2)
 
     def _hidden_side(self, h0, hs, dQ, grads):
         """dW_hh and db_hh from dQ (T, B, G), the gradient of the hidden projection (for an
@@ -123,7 +123,8 @@ class _Sequence(Op):
             grads[w_at + 1] = d2.T @ self._h_prev(h0, hs).reshape(d2.shape[0], hs.shape[-1])
         if need[w_at + 3]:
             db_ih = grads[w_at + 2]
-            grads[w_at + 3] = _column_sums(d2) if self.mode == "GRU" or db_ih is None else db_ih.copy()
+            shared = self.mode != "GRU" and db_ih is not None
+            grads[w_at + 3] = db_ih.copy() if shared else kernels.sum_rows(d2)
 
     def _recorded(self, gys):
         """The backward under create_graph: the forward replayed as per-step ops from the saved
@@ -140,12 +141,6 @@ class _Sequence(Op):
         for k, g in zip(wanted, found):
             grads[k] = g
         return tuple(grads)
-
-
-def _column_sums(a):
-    """Σ over the rows of a 2-D array: a BLAS vector-matrix product on the CPU."""
-    xp = backend.array_module(a)
-    return xp.ones(a.shape[0], a.dtype) @ a
 
 
 class LSTMSequence(_Sequence):

@@ -179,7 +179,8 @@ def batch_norm_stats(x):
 def batch_norm_apply(x, mean, scale, shift):
     """``kernels.batch_norm_apply`` for C-contiguous x (N, C, P), per-channel values (C,)."""
     y = np.empty_like(x)
-    _compiled("batch_norm_apply")(x, *(np.ascontiguousarray(v, x.dtype) for v in (mean, scale, shift)), y)
+    per_channel = (np.ascontiguousarray(v, x.dtype) for v in (mean, scale, shift))
+    _compiled("batch_norm_apply")(x, *per_channel, y)
     return y
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from .. import backend
 from . import cpu_jit, loader
 from .loader import BLOCK_SIZE, MAX_GRID, RAW_SUFFIX, check_floating, define_raw
+from .reduction import sum_rows
 
 __all__ = ["layer_norm_fwd", "layer_norm_bwd", "LAYER_NORM_CHUNK"]
 
@@ -53,12 +54,6 @@ def _row_sums(a, v=None):
     return a @ v if a.flags.c_contiguous else np.einsum("ij,j->i", a, v)
 
 
-def _column_sums(a):
-    """Σ_i a_ij for each column j, the same way (a BLAS vector-matrix product, or an einsum
-    for a broadcast ``a``)."""
-    return np.ones(a.shape[0], a.dtype) @ a if a.flags.c_contiguous else np.einsum("ij->j", a)
-
-
 def _fwd_np(x, w, b, eps):
     D = x.dtype.type(x.shape[1])
     mean = _row_sums(x) / D
@@ -91,8 +86,8 @@ def _bwd_np(x, gy, w, mean, rstd, need_wb):
     gx *= rstd[:, None]
     gw = gb = None
     if need_wb:
-        gb = _column_sums(gy)
-        gw = _column_sums(p) if w is not None else None
+        gb = sum_rows(gy)
+        gw = sum_rows(p) if w is not None else None
     return gx, gw, gb
 
 

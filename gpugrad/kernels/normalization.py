@@ -42,8 +42,8 @@ def channel_dots(a, b):
     return xp.matmul(a.reshape(n, c, 1, p), b.reshape(n, c, p, 1)).reshape(n, c).sum(axis=0)
 
 
-#: The compiled CPU loops run along P, the values of one (sample, channel); shorter rows (BatchNorm1d's
-#: (N, C) input has P = 1) go to the twins, whose BLAS sums were 4x quicker there (measured).
+#: The compiled CPU loops run along P, the values of one (sample, channel); shorter rows
+#: (BatchNorm1d's (N, C) input has P = 1) go to the twins, whose BLAS sums were 4x quicker there.
 JIT_MIN_ROW = 16
 
 
