@@ -75,18 +75,17 @@ __device__ __forceinline__ long long global_thread_count() {
 // For every element e < n it calls op(e, x, y), where x[j] is element e of input array in[j]
 // and y[j] that of output array out[j]. y[j] is loaded before the call when bit j of `load`
 // is set (an array updated in place, like an optimizer's state) and stored after it when bit
-// j of `store` is set. Each thread moves 16 bytes of every array at a time (one aligned
-// 128-bit load or store: what reaches copy bandwidth), in a grid-stride loop, then at most one
-// element of the scalar tail, so any grid size is correct. The arrays must be 16-byte aligned.
+// j of `store` is set. Each of `threads` threads (this one is number `tid`) moves 16 bytes of
+// every array at a time (one aligned 128-bit load or store: what reaches copy bandwidth), in a
+// strided loop, then at most one element of the scalar tail, so any thread count is correct.
+// The arrays must be 16-byte aligned.
 template <typename T, int NI, int NO, typename Op>
-__device__ __forceinline__ void map_packs(long long n, const T* const (&in)[NI],
-                                          T* const (&out)[NO], unsigned load, unsigned store,
-                                          Op op) {
+__device__ __forceinline__ void map_packs_by(long long tid, long long threads, long long n,
+                                             const T* const (&in)[NI], T* const (&out)[NO],
+                                             unsigned load, unsigned store, Op op) {
     typedef Pack<T> P;
     const long long nv = n / P::N;
-    const long long tid = global_thread_id();
-    const long long stride = global_thread_count();
-    for (long long i = tid; i < nv; i += stride) {
+    for (long long i = tid; i < nv; i += threads) {
         P a[NI], b[NO] = {};
 #pragma unroll
         for (int j = 0; j < NI; ++j) a[j] = reinterpret_cast<const P*>(in[j])[i];
@@ -121,6 +120,14 @@ __device__ __forceinline__ void map_packs(long long n, const T* const (&in)[NI],
         for (int j = 0; j < NO; ++j)
             if (store >> j & 1u) out[j][t] = y[j];
     }
+}
+
+// map_packs_by over the whole grid: a grid-stride loop, so any grid size is correct.
+template <typename T, int NI, int NO, typename Op>
+__device__ __forceinline__ void map_packs(long long n, const T* const (&in)[NI],
+                                          T* const (&out)[NO], unsigned load, unsigned store,
+                                          Op op) {
+    map_packs_by(global_thread_id(), global_thread_count(), n, in, out, load, store, op);
 }
 
 // Butterfly reductions over the 32 lanes of a warp: every lane ends with the same value (each

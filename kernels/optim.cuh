@@ -109,6 +109,47 @@ GG_HD void adagrad_update(T& p, T g, T& state_sum, T clr, T eps, T weight_decay,
     p = p - clr * (g / (sqrt_(state_sum) + eps));
 }
 
+// ---------------------------------------------------------------------- multi-tensor launches
+// One launch updates up to LIST_MAX parameters (as PyTorch's multi_tensor_apply does): the
+// launch's TensorList, passed by value (about 2.5 KB of kernel parameters, under CUDA's 4 KB),
+// names each parameter's D arrays (p, g, then the family's state arrays, in the single-tensor
+// kernel's order) and its element count. Each block updates one chunk of LIST_CHUNK elements
+// of one parameter (the last chunk of a parameter may be shorter), so a launch has
+// first_block[count] blocks. LIST_CHUNK is a multiple of every Pack's length, so each chunk
+// starts 16-byte aligned when its parameter does.
+const int LIST_MAX = 48;
+const long long LIST_CHUNK = 16384;
+
+template <int D>
+struct TensorList {
+    long long ptr[D][LIST_MAX];      // ptr[j][i]: the address of array j of parameter i
+    long long n[LIST_MAX];           // n[i]: its element count
+    int first_block[LIST_MAX + 1];   // first_block[i]: its first block; [count]: the grid size
+    int count;                       // the number of parameters in this launch
+};
+
+// Which parameter block `block` updates, and which elements: returns the parameter's index in
+// `list` and sets [start, start + len) to the block's chunk. A binary search over first_block
+// (the last i with first_block[i] <= block); `block` must be below first_block[count].
+template <int D>
+GG_HD int locate_block(const TensorList<D>& list, int block, long long& start, long long& len) {
+    int lo = 0, hi = list.count - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (list.first_block[mid] <= block) lo = mid; else hi = mid - 1;
+    }
+    start = (long long)(block - list.first_block[lo]) * LIST_CHUNK;
+    const long long left = list.n[lo] - start;
+    len = left < LIST_CHUNK ? left : LIST_CHUNK;
+    return lo;
+}
+
+// Array j of parameter i of a TensorList, from element `start` on.
+template <typename T, int D>
+GG_HD T* list_array(const TensorList<D>& list, int j, int i, long long start) {
+    return reinterpret_cast<T*>(list.ptr[j][i]) + start;
+}
+
 }  // namespace gg
 
 #endif  // GPUGRAD_OPTIM_CUH

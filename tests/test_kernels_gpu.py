@@ -297,6 +297,58 @@ def test_optimizer_updates_match_twins(cp, paths, dtype, n, layout, case):
     assert {p for p, _ in paths} == {expected_path(pd, gd, *state_d.values())}
 
 
+#: Parameters of one multi-tensor test: more than a launch holds, sizes around a pack and a
+#: chunk, and one of each layout the vectorised kernels do not take (updated one by one).
+MULTI_SIZES = [1, 3, 4, 1023, K.optim.LIST_CHUNK - 1, K.optim.LIST_CHUNK + 5, 3 * K.optim.LIST_CHUNK]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", OPTIM_CASES, ids=optim_case_id)
+def test_multi_tensor_updates_match_twins(cp, paths, dtype, case):
+    """Inside multi_tensor_updates(), 55 parameters of assorted sizes (plus a strided and a
+    misaligned one) take two multi-tensor launches per step (48 + 7) and the two odd ones their
+    own kernels; every array ends as the twins leave it, three steps on."""
+    family, options = case
+    rng = np.random.default_rng(13)
+    sizes = [MULTI_SIZES[i % len(MULTI_SIZES)] for i in range(K.optim.LIST_MAX + 7)]
+    layouts = ["contiguous"] * len(sizes) + ["strided", "misaligned"]
+    sizes += [1000, 1000]
+    host = [random(rng, n, dtype) for n in sizes]
+    states = [optim_state(family, options, (n,), dtype) for n in sizes]
+    dev = [to_device(cp, p, layout) for p, layout in zip(host, layouts)]
+    dev_states = [{k: to_device(cp, a, layout) for k, a in st.items()}
+                  for st, layout in zip(states, layouts)]
+    for step in range(1, 4):
+        grads = [random(rng, n, dtype) for n in sizes]
+        paths.clear()
+        with K.multi_tensor_updates():
+            for pd, gh, st, layout in zip(dev, grads, dev_states, layouts):
+                optim_update(K, family, options, pd, to_device(cp, gh, layout), st, step)
+            # only the two odd layouts have launched (elementwise) before the block ends
+            assert [kind for kind, _ in paths] == ["elementwise"] * 2, paths
+        for p, g, st in zip(host, grads, states):
+            optim_update(K, family, options, p, g, st, step)
+        multi = [name for kind, name in paths if name.endswith(("multi_f32", "multi_f64"))]
+        assert len(multi) == 2 and len(paths) == 4, paths
+    for pd, p, dst, st in zip(dev, host, dev_states, states):
+        assert_close(pd, p, dtype, cp)
+        for name, a in st.items():
+            assert_close(dst[name], a, dtype, cp)
+
+
+def test_multi_tensor_updates_dropped_when_the_block_raises(cp):
+    """An error inside the block launches nothing it queued: the parameters stay as they were."""
+    p, g = cp.ones(8, np.float32), cp.ones(8, np.float32)
+    with pytest.raises(KeyError):
+        with K.multi_tensor_updates():
+            K.sgd_step(p, g, None, 0.5, 0.0, 0.0, 0.0, False, True)
+            raise KeyError("stop")
+    np.testing.assert_array_equal(cp.asnumpy(p), np.ones(8, np.float32))
+    with K.multi_tensor_updates():
+        K.sgd_step(p, g, None, 0.5, 0.0, 0.0, 0.0, False, True)
+    np.testing.assert_array_equal(cp.asnumpy(p), np.full(8, 0.5, np.float32))
+
+
 @pytest.mark.parametrize("case", OPTIM_CASES, ids=optim_case_id)
 def test_optimizers_float16_use_elementwise_kernels(cp, paths, case):
     """float16 state is updated in float and rounded once per step: the oracle is the float32

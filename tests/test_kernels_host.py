@@ -142,6 +142,7 @@ def test_vectorised_kernels_use_16_byte_loads(tmp_path):
 HOST_HARNESS = r"""
 // Host loops over the per-element arithmetic of kernels/*.cuh, for ctypes.
 #include <fenv.h>
+#include <stddef.h>
 #include "activations.cuh"
 #include "softmax_xent.cuh"
 #include "optim.cuh"
@@ -367,6 +368,66 @@ extern "C" void batch_norm_grad_##S(const T* x, const T* gy, const T* a, const T
 
 GG_HOST(float, f32)
 GG_HOST(double, f64)
+
+/* The multi-tensor updates of optim.cu: the grid's blocks one after another, each running the
+   one-parameter loop above on the chunk gg::locate_block gives it (as the kernels do).     */
+#define GG_LIST_ARRAY(T, j) gg::list_array<T>(*list, j, t, start)
+#define GG_FOR_BLOCKS(D)                                                                     \
+    for (int block = 0; block < blocks; ++block)                                             \
+        for (long long start, len, t = gg::locate_block<D>(*list, block, start, len), once = 1; \
+             once; once = 0)
+#define GG_HOST_MULTI(T, S)                                                                  \
+extern "C" void sgd_step_multi_##S(const gg::TensorList<3>* list, int blocks, T lr,          \
+                                   T momentum, T one_minus_dampening, T weight_decay,        \
+                                   int use_momentum, int nesterov, int first_step,           \
+                                   int maximize) {                                           \
+    GG_FOR_BLOCKS(3)                                                                         \
+        sgd_step_##S(GG_LIST_ARRAY(T, 0), GG_LIST_ARRAY(T, 1), GG_LIST_ARRAY(T, 2), len, lr, \
+                     momentum, one_minus_dampening, weight_decay, use_momentum, nesterov,    \
+                     first_step, maximize);                                                  \
+}                                                                                            \
+extern "C" void adam_step_multi_##S(const gg::TensorList<5>* list, int blocks, T step_size,  \
+                                    T beta1, T one_minus_beta1, T beta2, T one_minus_beta2,  \
+                                    T bias_correction2_sqrt, T eps, T weight_decay,          \
+                                    T param_scale, int amsgrad, int maximize) {              \
+    GG_FOR_BLOCKS(5)                                                                         \
+        adam_step_##S(GG_LIST_ARRAY(T, 0), GG_LIST_ARRAY(T, 1), GG_LIST_ARRAY(T, 2),         \
+                      GG_LIST_ARRAY(T, 3), GG_LIST_ARRAY(T, 4), len, step_size, beta1,       \
+                      one_minus_beta1, beta2, one_minus_beta2, bias_correction2_sqrt, eps,   \
+                      weight_decay, param_scale, amsgrad, maximize);                         \
+}                                                                                            \
+extern "C" void rmsprop_step_multi_##S(const gg::TensorList<5>* list, int blocks, T lr,      \
+                                       T alpha, T one_minus_alpha, T eps, T weight_decay,    \
+                                       T momentum, int centered, int use_momentum,           \
+                                       int maximize) {                                       \
+    GG_FOR_BLOCKS(5)                                                                         \
+        rmsprop_step_##S(GG_LIST_ARRAY(T, 0), GG_LIST_ARRAY(T, 1), GG_LIST_ARRAY(T, 2),      \
+                         GG_LIST_ARRAY(T, 3), GG_LIST_ARRAY(T, 4), len, lr, alpha,           \
+                         one_minus_alpha, eps, weight_decay, momentum, centered,             \
+                         use_momentum, maximize);                                            \
+}                                                                                            \
+extern "C" void adagrad_step_multi_##S(const gg::TensorList<3>* list, int blocks, T clr,     \
+                                       T eps, T weight_decay, int maximize) {                \
+    GG_FOR_BLOCKS(3)                                                                         \
+        adagrad_step_##S(GG_LIST_ARRAY(T, 0), GG_LIST_ARRAY(T, 1), GG_LIST_ARRAY(T, 2), len, \
+                         clr, eps, weight_decay, maximize);                                  \
+}
+
+GG_HOST_MULTI(float, f32)
+GG_HOST_MULTI(double, f64)
+
+/* the layout the Python side packs TensorLists in, and the block search on its own */
+extern "C" long long tensor_list_bytes(int depth) {
+    return depth == 3 ? (long long)sizeof(gg::TensorList<3>) : (long long)sizeof(gg::TensorList<5>);
+}
+extern "C" long long tensor_list_layout(int what) {
+    return what == 0 ? gg::LIST_MAX : what == 1 ? gg::LIST_CHUNK
+         : (long long)offsetof(gg::TensorList<5>, first_block);
+}
+extern "C" int locate_block_5(const gg::TensorList<5>* list, int block, long long* start,
+                              long long* len) {
+    return gg::locate_block<5>(*list, block, *start, *len);
+}
 """
 
 CXX = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
@@ -401,6 +462,7 @@ class HostKernels:
             sc = ctypes.c_float if dtype is np.float32 else ctypes.c_double
             f64 = ctypes.c_double
             dbl = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
+            vp = ctypes.c_void_p
             sig = {
                 "sigmoid_fwd": ([arr, arr, i64], ctypes.c_int),
                 "sigmoid_bwd": ([arr, arr, arr, i64], None),
@@ -432,10 +494,19 @@ class HostKernels:
                 "dropout": ([arr, arr, i64] + [ctypes.c_uint] * 3 + [sc], None),
                 "batch_norm_apply": ([arr] * 5 + [i64], None),
                 "batch_norm_grad": ([arr] * 6 + [i64], None),
+                "sgd_step_multi": ([vp, i32] + [sc] * 4 + [i32] * 4, None),
+                "adam_step_multi": ([vp, i32] + [sc] * 9 + [i32] * 2, None),
+                "rmsprop_step_multi": ([vp, i32] + [sc] * 6 + [i32] * 3, None),
+                "adagrad_step_multi": ([vp, i32] + [sc] * 3 + [i32], None),
             }
             for name, (argtypes, restype) in sig.items():
                 fn = getattr(lib, f"{name}_{suffix}")
                 fn.argtypes, fn.restype = argtypes, restype
+
+        lib.tensor_list_bytes.argtypes, lib.tensor_list_bytes.restype = [i32], i64
+        lib.tensor_list_layout.argtypes, lib.tensor_list_layout.restype = [i32], i64
+        lib.locate_block_5.argtypes = [ctypes.c_void_p, i32, ctypes.POINTER(i64), ctypes.POINTER(i64)]
+        lib.locate_block_5.restype = i32
 
     def fn(self, name, dtype):
         return getattr(self.lib, f"{name}_{'f32' if np.dtype(dtype) == np.float32 else 'f64'}")
@@ -1188,3 +1259,38 @@ def test_host_batch_norm_maps_match_twins(host, dtype):
     np.testing.assert_allclose(K.channel_sums(x), x.sum(axis=(0, 2)), rtol=rtol(dtype) * 10)
     np.testing.assert_allclose(K.channel_dots(x, gy), (x * gy).sum(axis=(0, 2)), rtol=rtol(dtype) * 10,
                                atol=rtol(dtype) * 10)
+
+
+# ----------------------------------------------------------------------------- multi-tensor lists
+
+@pytest.mark.parametrize("depth", [3, 5])
+def test_tensor_list_layout_matches_the_struct(host, depth):
+    """The record optim.py packs for a multi-tensor launch has gg::TensorList<D>'s layout
+    (size, field offsets) and constants, byte for byte, as the host compiler lays it out."""
+    dtype = K.optim.tensor_list_dtype(depth)
+    assert host.lib.tensor_list_bytes(depth) == dtype.itemsize
+    assert host.lib.tensor_list_layout(0) == K.optim.LIST_MAX
+    assert host.lib.tensor_list_layout(1) == K.optim.LIST_CHUNK
+    if depth == 5:
+        assert host.lib.tensor_list_layout(2) == dtype.fields["first_block"][1]
+    # under CUDA's 4 KB of kernel parameters, with room for the update's scalars
+    assert dtype.itemsize + 16 * 8 <= 4096
+
+
+def test_locate_block_covers_every_element_once(host):
+    """gg::locate_block maps the launch's blocks onto the parameters' chunks: together they
+    cover each parameter's elements exactly once, in chunks of LIST_CHUNK (the last shorter)."""
+    rng = np.random.default_rng(11)
+    chunk = K.optim.LIST_CHUNK
+    for count in (1, 2, 7, K.optim.LIST_MAX):
+        sizes = rng.choice([1, 5, chunk - 1, chunk, chunk + 3, 3 * chunk + 17], count)
+        record = K.optim.tensor_list_record([[16 * i] * 5 for i in range(count)], sizes)
+        blocks = int(record["first_block"][0, count])
+        seen = [np.zeros(n, np.int64) for n in sizes]
+        start, length = ctypes.c_longlong(), ctypes.c_longlong()
+        for block in range(blocks):
+            i = host.lib.locate_block_5(record.ctypes.data, block, ctypes.byref(start),
+                                        ctypes.byref(length))
+            assert 0 < length.value <= chunk and start.value % chunk == 0
+            seen[i][start.value:start.value + length.value] += 1
+        assert all(np.all(s == 1) for s in seen), sizes

@@ -7,21 +7,37 @@ optim.cuh, with the same arguments here: a vectorised RawKernel ``<family>_step_
 contiguous aligned float32/float64 arrays, an ElementwiseKernel per set of state arrays the
 options use (``adam_step`` / ``adam_step_amsgrad``, ...) for strided views and float16, and the
 NumPy twin ``_<family>_np`` with the kernel's argument order.
+
+Inside :func:`multi_tensor_updates` (``Optimizer.step`` runs its updates there) the updates the
+RawKernels take are not launched one by one: they are queued, and launched when the block ends
+as ``<family>_multi_f32/f64`` kernels, one launch for up to ``LIST_MAX`` parameters that share
+a dtype and the update's scalars (PyTorch's multi_tensor_apply does the same): a step of a
+six-parameter MLP is one optimizer launch, not six.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import threading
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from .. import backend
 from . import loader
-from .loader import RAW_SCALAR, check_floating, define_elementwise, define_raw, raw_suffix
+from .loader import (BLOCK_SIZE, RAW_SCALAR, check_floating, define_elementwise, define_raw,
+                     raw_suffix)
 
-__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "UPDATE_FAMILIES",
-           "ELEMENTWISE_UPDATES"]
+__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "multi_tensor_updates",
+           "tensor_list_dtype", "tensor_list_record", "UPDATE_FAMILIES", "ELEMENTWISE_UPDATES",
+           "LIST_MAX", "LIST_CHUNK"]
+
+#: gg::LIST_MAX and gg::LIST_CHUNK of optim.cuh: parameters per multi-tensor launch, and the
+#: elements each of its blocks updates.
+LIST_MAX = 48
+LIST_CHUNK = 16384
+_MAX_BLOCKS = 2 ** 31 - 1
 
 
 class UpdateFamily(NamedTuple):
@@ -45,7 +61,7 @@ def _define_update(family, function, state, optional, scalars, flags, twin):
     arrays (an absent one is a dummy accumulator the arithmetic never touches)."""
     UPDATE_FAMILIES[family] = UpdateFamily(tuple(state), dict(optional), tuple(scalars),
                                            tuple(flags), twin)
-    define_raw("optim.cu", family)
+    define_raw("optim.cu", family, family + "_multi")
     ins = ", ".join(["T g", *(f"float64 {s}" for s in scalars), *(f"int32 {f}" for f in flags)])
     args = ", ".join(["p_", "(A)g", *(f"{a}_" for a in state), *(f"(A){s}" for s in scalars),
                       *(f"{f} != 0" for f in flags)])
@@ -85,11 +101,88 @@ def _update(family, p, g, state, scalars, flags):
         return None
     T = RAW_SCALAR[suffix]
     n = p.size
-    if n:
-        loader.launch_flat(f"{family}_{suffix}", n, p.itemsize, (
-            p, g, *(p if a is None else a for a in arrays), np.int64(n),
-            *(T(s) for s in scalars), *(np.int32(bool(f)) for f in flags)))
+    if not n:
+        return None
+    arrays = (p, g, *(p if a is None else a for a in arrays))
+    scalars = tuple(T(s) for s in scalars)
+    flags = tuple(np.int32(bool(f)) for f in flags)
+    pending = _queue.pending
+    if pending is not None:
+        pending.setdefault((family, suffix, scalars, flags), []).append(arrays)
+    else:
+        loader.launch_flat(f"{family}_{suffix}", n, p.itemsize,
+                           (*arrays, np.int64(n), *scalars, *flags))
     return None
+
+
+# ----------------------------------------------------------------------------- multi-tensor
+
+_queue = threading.local()
+_queue.pending = None
+
+
+def tensor_list_dtype(depth: int) -> np.dtype:
+    """The NumPy layout of ``gg::TensorList<depth>`` (optim.cuh): one record of it is passed
+    to a multi-tensor kernel by value."""
+    return np.dtype([("ptr", np.int64, (depth, LIST_MAX)), ("n", np.int64, (LIST_MAX,)),
+                     ("first_block", np.int32, (LIST_MAX + 1,)), ("count", np.int32)], align=True)
+
+
+@contextlib.contextmanager
+def multi_tensor_updates():
+    """Queue the CUDA updates of this block and launch them together when it ends: one
+    ``<family>_multi`` launch per family, dtype and set of scalars for up to ``LIST_MAX``
+    parameters (the updates of distinct parameters are independent, so their order does not
+    matter). Updates of NumPy arrays, and of arrays the vectorised kernels do not take, run at
+    once as before. Nested blocks launch with the outermost; if the block raises, the queued
+    updates are dropped, so those parameters stay as they were."""
+    if getattr(_queue, "pending", None) is not None:
+        yield
+        return
+    _queue.pending = pending = {}
+    try:
+        yield
+    finally:
+        _queue.pending = None
+    for (family, suffix, scalars, flags), entries in pending.items():
+        for tensors, blocks in _tensor_lists(entries):
+            _launch_list(family, suffix, tensors, blocks, scalars, flags)
+
+
+def _tensor_lists(entries):
+    """Split queued (p, g, state...) tuples into launches of at most LIST_MAX parameters and
+    fewer than 2^31 blocks: yields (tensors, blocks) pairs."""
+    tensors, blocks = [], 0
+    for arrays in entries:
+        need = -(-arrays[0].size // LIST_CHUNK)
+        if tensors and (len(tensors) == LIST_MAX or blocks + need > _MAX_BLOCKS):
+            yield tensors, blocks
+            tensors, blocks = [], 0
+        tensors.append(arrays)
+        blocks += need
+    if tensors:
+        yield tensors, blocks
+
+
+def tensor_list_record(pointers, sizes):
+    """A one-element ``gg::TensorList<D>`` record naming len(sizes) <= LIST_MAX parameters:
+    ``pointers[i]`` holds the D addresses of parameter i's arrays, ``sizes[i] > 0`` its element
+    count. The launch needs ``record['first_block'][0, count]`` blocks."""
+    count, depth = len(sizes), len(pointers[0])
+    record = np.zeros(1, tensor_list_dtype(depth))
+    record["ptr"][0, :, :count] = np.asarray(pointers, np.int64).T
+    record["n"][0, :count] = sizes
+    blocks = -(-np.asarray(sizes, np.int64) // LIST_CHUNK)
+    record["first_block"][0, 1:count + 1] = np.cumsum(blocks)
+    record["count"] = count
+    return record
+
+
+def _launch_list(family, suffix, tensors, blocks, scalars, flags):
+    record = tensor_list_record([[a.data.ptr for a in arrays] for arrays in tensors],
+                                [arrays[0].size for arrays in tensors])
+    loader.raw_kernel(f"{family}_multi_{suffix}")((blocks,), (BLOCK_SIZE,),
+                                                  (record, *scalars, *flags))
 
 
 # ----------------------------------------------------------------------------- the twins

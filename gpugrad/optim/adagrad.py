@@ -1,4 +1,4 @@
-"""Adagrad with PyTorch's rule; one fused kernel per parameter update."""
+"""Adagrad with PyTorch's rule, in fused (on CUDA multi-tensor) kernels."""
 from __future__ import annotations
 
 from .. import backend, kernels

@@ -1,5 +1,5 @@
-"""Adam and AdamW with PyTorch's rules (amsgrad and maximize included); one fused kernel per
-parameter update."""
+"""Adam and AdamW with PyTorch's rules (amsgrad and maximize included), in fused (on CUDA
+multi-tensor) kernels."""
 from __future__ import annotations
 
 from .. import backend, kernels
@@ -16,7 +16,7 @@ class Adam(Optimizer):
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` (and ``max_exp_avg_sq`` with
     amsgrad), PyTorch's names. ``foreach`` and ``fused`` are accepted for PyTorch's signature:
-    every update here is one fused kernel per parameter."""
+    every update here is fused, and on CUDA one launch updates up to 48 parameters."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import enable_grad
 from ..tensor import Tensor, conform_array
 
@@ -190,9 +190,15 @@ class Optimizer:
             if backend.is_out_of_memory(exc):
                 raise backend.out_of_memory_error(exc, f"{type(self).__name__}.step", work[0][0].device) from exc
             raise
-        for p, g, group in work:
-            with p.device.context():   # kernels launch on the current GPU: the parameter's
-                self._update(p.data, g.array, group, self.state[p])   # p.data: in place
+        by_device = {}
+        for item in work:
+            by_device.setdefault(item[0].device, []).append(item)
+        for device, items in by_device.items():
+            # kernels launch on the current GPU, the parameters'; on CUDA the updates of each
+            # device's parameters go out together, a few multi-tensor launches in all
+            with device.context(), kernels.multi_tensor_updates():
+                for p, g, group in items:
+                    self._update(p.data, g.array, group, self.state[p])   # p.data: in place
         return loss
 
     def _init_state(self, p, group):

@@ -81,7 +81,9 @@ class RawKernel:
         assert len(args) == len(self.sig), (self.name, len(args), self.sig)
         host_args = []
         for typ, a in zip(self.sig, args):
-            if typ.endswith("*"):
+            if typ.startswith("gg::TensorList<"):   # a struct passed by value: CuPy takes a
+                host_args.append(_tensor_list(self.name, typ, a, T))   # 1-element NumPy record
+            elif typ.endswith("*"):
                 assert isinstance(a, ndarray), (self.name, typ, type(a))
                 want = np.int64 if "long long" in typ else np.float64 if "double" in typ else T
                 assert a.dtype == want, (self.name, typ, a.dtype)
@@ -116,12 +118,53 @@ class RawKernel:
                     assert a.data.ptr % 16 == 0, (self.name, "misaligned")
         fn = _harness().fn(self.base, T)
         flat = [h.reshape(-1) if isinstance(h, np.ndarray) else h for h in host_args]
+        if self.base.endswith("_multi"):       # the harness walks the grid's blocks in turn
+            record = args[0]
+            assert block == (256,) and grid[1:] in ((), (1,), (1, 1)), (grid, block)
+            assert grid[0] == record["first_block"][0, record["count"][0]], "grid != blocks"
+            flat.insert(1, grid[0])
         if self.base == "norm_partial":       # one partial result per block of the grid
             assert grid[1:] in ((), (1,), (1, 1)) and block[0] == 256 and flat[4].size == grid[0]
             flat.append(grid[0])
         if self.base == "norm_finish":
             assert grid[0] == 1 and block[0] == 256, "norm_finish is one block"
         fn(*flat)
+
+
+def _tensor_list(name, typ, record, T):
+    """The host address of a ``gg::TensorList<D>`` argument, after checking it as the device
+    would read it: a one-element record of optim.py's layout, every array it names a live,
+    16-byte aligned, C-contiguous array of this device of dtype T and the parameter's size."""
+    from gpugrad.kernels import optim
+    depth = int(typ[len("gg::TensorList<"):-1])
+    assert isinstance(record, np.ndarray) and record.size == 1, (name, "by value: one record")
+    assert record.dtype == optim.tensor_list_dtype(depth), (name, record.dtype)
+    count = int(record["count"][0])
+    assert 1 <= count <= optim.LIST_MAX, (name, count)
+    live = {}
+    for a in _live_arrays():        # the largest array at each address (views share them)
+        if a.size > getattr(live.get(a.data.ptr), "size", -1):
+            live[a.data.ptr] = a
+    for i in range(count):
+        n = int(record["n"][0, i])
+        assert n > 0 and record["first_block"][0, i + 1] - record["first_block"][0, i] == \
+            -(-n // optim.LIST_CHUNK), (name, "first_block", i)
+        for j in range(depth):
+            ptr = int(record["ptr"][0, j, i])
+            assert ptr % 16 == 0, (name, "misaligned", i, j)
+            a = live.get(ptr)
+            assert a is not None, (name, "no live array at", i, j)
+            assert a.dtype == T and a.size >= n and a.flags.c_contiguous, (name, i, j)
+            if a._dev != _state.current_device():
+                from .cuda.runtime import CUDARuntimeError, errorIllegalAddress
+                raise CUDARuntimeError(errorIllegalAddress)
+    return record.ctypes.data
+
+
+def _live_arrays():
+    """Every live stand-in array (the TensorList check looks its pointers up among them)."""
+    import gc
+    return [o for o in gc.get_objects() if isinstance(o, ndarray)]
 
 
 _TYPES = {"float64": np.float64, "float32": np.float32, "int32": np.int32, "int64": np.int64}
