@@ -400,3 +400,38 @@ def test_cuda_is_unavailable_when_a_cuda_library_cannot_load(missing, named):
         assert lib in reason
     assert "pip install 'gpugrad[cuda12]'" in reason and "ctk" in reason
     assert error.startswith("device 'cuda:0' was asked for, but CUDA is not available") and reason in error
+
+
+# ------------------------------------------------------------------ multi-tensor optimizer updates
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_optimizer_step_is_one_launch_per_48_parameters(optimizer):
+    """Optimizer.step updates every parameter of a device in multi-tensor launches: one for
+    the MLP's 6 parameters, two for 50 (48 + 2); and the result is the per-parameter one."""
+    for widths, launches in (((20, 32, 16, 5), 1), ((8,) * 26, 2)):
+        models = [_model(sizes=widths), _model(device="cpu", sizes=widths)]
+        opts = [_optimizer(m, optimizer) for m in models]
+        xb, yb = _batch(features=widths[0], classes=widths[-1])
+        for step in range(3):
+            for m, opt, device in zip(models, opts, ("cuda", "cpu")):
+                _standin.reset_stats()
+                train_step(m, opt, gg.tensor(xb, device=device), gg.tensor(yb, device=device))
+                if device == "cuda":
+                    names = [n for n in _standin.STATS["raw_launches"] if "_step" in n]
+                    assert names == [f"{optimizer}_step_multi_f32"] * launches, names
+        assert len(list(models[0].parameters())) == 2 * (len(widths) - 1)
+        for a, b in zip(models[0].parameters(), models[1].parameters()):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_launch_count_benchmark_reports_the_step():
+    """bench.launches counts a step's launches on the stand-in: the multi-tensor SGD step of
+    the 784-1024-1024-10 MLP has one optimizer launch and no host sync."""
+    from bench import launches
+    row = launches.count("sgd", 16, multi_tensor=True)
+    assert row["of which optimizer"] == 1 and row["host syncs"] == 0
+    assert row["of which matmul"] == 11      # 3 forward, 5 backward, 3 bias sums (ones @ g)
+    assert row["total"] == row["gpugrad kernels"] + row["CuPy routines"]
+    per_parameter = launches.count("sgd", 16, multi_tensor=False)
+    assert per_parameter["of which optimizer"] == 6
+    assert per_parameter["total"] == row["total"] + 5

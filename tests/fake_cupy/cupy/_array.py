@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import sys
 
+import weakref
+
 import numpy as np
 
 from . import _state
@@ -86,12 +88,14 @@ class ndarray:
     # ------------------------------------------------------------------ copies
     def copy(self, order="C"):
         """A copy on the *current* device (CuPy copies between GPUs this way)."""
+        _state.STATS["lib_launches"].append("copy")
         return fresh(self._a.copy(order=order))
 
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
         check_devices((self,), "astype")
         if not copy and self._a.dtype == np.dtype(dtype):
             return self
+        _state.STATS["lib_launches"].append("astype")
         return fresh(self._a.astype(dtype, order=order))
 
     # ------------------------------------------------------------------ indexing
@@ -101,6 +105,7 @@ class ndarray:
     def __setitem__(self, key, value):
         check_devices((self, value), "setitem")
         self._a[unwrap(key)] = unwrap(value, host_ok=True)
+        _state.STATS["lib_launches"].append("setitem")
 
     # ------------------------------------------------------------------ everything else
     def __getattr__(self, name):
@@ -168,6 +173,7 @@ def _binary(name, reflected=False, inplace=False):
         if inplace:
             check_devices((self, other), name)
             op(self._a, unwrap(other), out=self._a)
+            _state.STATS["lib_launches"].append(name)
             return self
         args = (other, self) if reflected else (self, other)
         return call(op, args, {}, name)
@@ -235,7 +241,12 @@ def call(fn, args, kwargs, what, launches=True):
     if nbytes:   # a big result runs out of device memory before NumPy allocates it
         _state.POOL.make_room(nbytes, _state.current_device())
     result = fn(*unwrap(args, host_ok), **{k: unwrap(v, host_ok) for k, v in kwargs.items()})
-    return wrap(result, tuple(_arrays_in(values)))
+    allocated = len(_state.STATS["allocations"])
+    wrapped = wrap(result, tuple(_arrays_in(values)))
+    if launches and (isinstance(fn, np.ufunc) or "out" in kwargs
+                     or len(_state.STATS["allocations"]) > allocated):
+        _state.STATS["lib_launches"].append(what)   # device work; a view alone is none
+    return wrapped
 
 
 def _predicted_nbytes(fn, values):
@@ -284,7 +295,26 @@ def fresh(a):
     arr._alloc = _state.POOL.allocate(a.nbytes, dev)
     arr._a, arr._dev, arr._base = a, dev, None
     _state.STATS["allocations"].append((a.dtype.name, a.shape, _caller()))
+    key = id(arr)
+    LIVE[key] = weakref.ref(arr, lambda _, key=key: LIVE.pop(key, None))
     return arr
+
+
+#: Every live array with memory of its own (not a view), by id: what a raw pointer may point
+#: into. (Weak references: the stand-in's arrays are unhashable, as CuPy's are.)
+LIVE = {}
+
+
+def array_at(ptr, nbytes):
+    """The live array whose memory holds the nbytes from address ``ptr`` on, or None."""
+    for ref in list(LIVE.values()):
+        a = ref()
+        if a is None:
+            continue
+        start = a._a.__array_interface__["data"][0]
+        if start <= ptr and ptr + nbytes <= start + a._a.nbytes:
+            return a
+    return None
 
 
 def _caller():

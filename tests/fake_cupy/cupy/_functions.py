@@ -30,6 +30,7 @@ def asarray(a, dtype=None, order=None):
     host = np.asarray(a, dtype=dtype)
     out = empty(host.shape, host.dtype)
     out._a[...] = host
+    _state.STATS["lib_launches"].append("host->device copy")
     return out
 
 
@@ -86,18 +87,21 @@ def empty(shape, dtype=float, order="C"):
 def zeros(shape, dtype=float, order="C"):
     out = empty(shape, dtype)
     out._a[...] = 0
+    _state.STATS["lib_launches"].append("zeros")
     return out
 
 
 def ones(shape, dtype=float, order="C"):
     out = empty(shape, dtype)
     out._a[...] = 1
+    _state.STATS["lib_launches"].append("ones")
     return out
 
 
 def full(shape, fill_value, dtype=None, order="C"):
     out = empty(shape, np.asarray(unwrap(fill_value)).dtype if dtype is None else dtype)
     out._a[...] = unwrap(fill_value)
+    _state.STATS["lib_launches"].append("full")
     return out
 
 

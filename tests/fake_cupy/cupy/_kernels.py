@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _state
-from ._array import check_devices, ndarray
+from ._array import array_at, check_devices, ndarray
 from ._functions import empty
 
 STATS = _state.STATS
@@ -133,18 +133,14 @@ class RawKernel:
 
 def _tensor_list(name, typ, record, T):
     """The host address of a ``gg::TensorList<D>`` argument, after checking it as the device
-    would read it: a one-element record of optim.py's layout, every array it names a live,
-    16-byte aligned, C-contiguous array of this device of dtype T and the parameter's size."""
+    would read it: a one-element record of optim.py's layout, every address 16-byte aligned
+    and followed by the parameter's elements inside a live array of this device and dtype T."""
     from gpugrad.kernels import optim
     depth = int(typ[len("gg::TensorList<"):-1])
     assert isinstance(record, np.ndarray) and record.size == 1, (name, "by value: one record")
     assert record.dtype == optim.tensor_list_dtype(depth), (name, record.dtype)
     count = int(record["count"][0])
     assert 1 <= count <= optim.LIST_MAX, (name, count)
-    live = {}
-    for a in _live_arrays():        # the largest array at each address (views share them)
-        if a.size > getattr(live.get(a.data.ptr), "size", -1):
-            live[a.data.ptr] = a
     for i in range(count):
         n = int(record["n"][0, i])
         assert n > 0 and record["first_block"][0, i + 1] - record["first_block"][0, i] == \
@@ -152,19 +148,13 @@ def _tensor_list(name, typ, record, T):
         for j in range(depth):
             ptr = int(record["ptr"][0, j, i])
             assert ptr % 16 == 0, (name, "misaligned", i, j)
-            a = live.get(ptr)
-            assert a is not None, (name, "no live array at", i, j)
-            assert a.dtype == T and a.size >= n and a.flags.c_contiguous, (name, i, j)
+            a = array_at(ptr, n * np.dtype(T).itemsize)
+            assert a is not None, (name, "no live array holds", i, j)
+            assert a.dtype == T, (name, i, j, a.dtype)
             if a._dev != _state.current_device():
                 from .cuda.runtime import CUDARuntimeError, errorIllegalAddress
                 raise CUDARuntimeError(errorIllegalAddress)
     return record.ctypes.data
-
-
-def _live_arrays():
-    """Every live stand-in array (the TensorList check looks its pointers up among them)."""
-    import gc
-    return [o for o in gc.get_objects() if isinstance(o, ndarray)]
 
 
 _TYPES = {"float64": np.float64, "float32": np.float32, "int32": np.int32, "int64": np.int64}

@@ -8,9 +8,11 @@ import gc
 import os
 
 #: What the stand-in saw: fresh allocations (dtype name, shape, gpugrad line), host reads,
-#: kernel launches, getDeviceCount calls.
+#: kernel launches (gpugrad's RawKernels and ElementwiseKernels; ``lib_launches``: the CuPy
+#: routines that would launch one: ufuncs, reductions, matmuls, copies, fills), getDeviceCount
+#: calls.
 STATS = {"allocations": [], "syncs": [], "raw_launches": [], "ew_launches": [],
-         "raw_modules": 0, "device_count_calls": 0}
+         "lib_launches": [], "raw_modules": 0, "device_count_calls": 0}
 _SYNC_ALLOWED = [True]
 HOOKS = []          # the memory hooks in force (cupy.cuda.MemoryHook)
 _CURRENT = [0]
