@@ -23,7 +23,7 @@ from .functions import (abs, argmax, argmin, broadcast_to, cat, chunk, clamp, cl
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 from .tensor import Tensor  # noqa: E402
 
-from . import checkpoint, data, distributed, nn, optim, viz  # noqa: E402
+from . import checkpoint, cuda, data, distributed, nn, optim, viz  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
 float16, float32, float64 = _np.float16, _np.float32, _np.float64
@@ -34,7 +34,7 @@ __all__ = [
     "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "gradcheck", "gradgradcheck", "GradcheckError", "autograd", "manual_seed", "Device", "cuda_available",
     "get_default_device", "set_default_device", "synchronize", "backend", "functions", "nn",
-    "optim", "data", "checkpoint", "distributed", "viz", "save", "load", "abs", "clamp", "clip",
+    "optim", "data", "checkpoint", "distributed", "viz", "cuda", "save", "load", "abs", "clamp", "clip",
     "concatenate", "exp", "log", "log_softmax",
     "matmul", "maximum", "minimum", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh",
     "where", "gather", "take_along_axis", "take_along_dim", "cumsum", "var", "std", "logsumexp",

@@ -9,7 +9,7 @@ like the inputs.
 """
 from __future__ import annotations
 
-from .. import kernels
+from .. import backend, kernels
 from ..autograd import Op
 from .activation import activation_backward, get_activation
 from .broadcast import sum_to
@@ -32,6 +32,13 @@ def _check_matmul(a, b):
                          f"({k_a} columns in the first, {k_b} rows in the second)")
 
 
+def _product(a, b):
+    """``a @ b``, where raw arrays go through ``backend.matmul`` (inside a CUDA graph capture,
+    gpugrad's own cuBLAS handle; the same ``@`` otherwise) and Tensors of a recorded backward
+    pass through their ``@``."""
+    return backend.matmul(a, b) if backend.is_array(a) and backend.is_array(b) else a @ b
+
+
 class MatMul(Op):
     """C = A @ B (NumPy semantics, batch axes broadcast): dA = dC Bᵀ, dB = Aᵀ dC."""
 
@@ -44,7 +51,7 @@ class MatMul(Op):
         self.a_meta = (a.shape, a_dtype, a.ndim, _transposed(a))
         self.b_meta = (b.shape, b_dtype, b.ndim, _transposed(b))
         try:
-            return a @ b
+            return backend.matmul(a, b)
         except ValueError:
             raise ValueError(f"matmul: batch shapes of {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast") from None
 
@@ -66,13 +73,13 @@ class MatMul(Op):
             g = gc
         ga = gb = None
         if need_a:   # dA = dC Bᵀ, in A's layout when A is a transposed matrix (see below)
-            ga = (_swap_last(b2 @ _swap_last(g)) if a_transposed and g.ndim == 2
-                  else g @ _swap_last(b2))
+            ga = (_swap_last(_product(b2, _swap_last(g))) if a_transposed and g.ndim == 2
+                  else _product(g, _swap_last(b2)))
             ga = sum_to(ga, (1,) + a_shape if a_ndim == 1 else a_shape).reshape(a_shape)
             ga = ga if ga.dtype == a_dtype else ga.astype(a_dtype)
         if need_b:   # dB = Aᵀ dC
-            gb = (_swap_last(_swap_last(g) @ a2) if b_transposed and g.ndim == 2
-                  else _swap_last(a2) @ g)
+            gb = (_swap_last(_product(_swap_last(g), a2)) if b_transposed and g.ndim == 2
+                  else _product(_swap_last(a2), g))
             gb = sum_to(gb, b_shape + (1,) if b_ndim == 1 else b_shape).reshape(b_shape)
             gb = gb if gb.dtype == b_dtype else gb.astype(b_dtype)
         return ga, gb
@@ -117,7 +124,7 @@ class Linear(Op):
             raise ValueError(f"linear: bias of shape {tuple(b.shape)} does not match weight of shape "
                              f"{tuple(w.shape)} (need ({w.shape[1]},))")
         need_x, need_w = self.needs_input_grad[:2]
-        y = x @ w
+        y = backend.matmul(x, w)
         if b is not None:
             y = kernels.bias_act_fwd(y, b, self.activation, out=y)
         elif self.activation:
@@ -134,10 +141,10 @@ class Linear(Op):
         gy2 = gy.reshape(-1, gy.shape[-1])
         gx = gw = gb = None
         if need[0]:
-            gx = gy @ w.T
+            gx = _product(gy, w.T)
         if need[1]:
             x2 = x.reshape(-1, x.shape[-1])
-            gw = x2.T @ gy2
+            gw = _product(x2.T, gy2)
         if len(need) > 2 and need[2]:
             gb = sum_to(gy2, (gy2.shape[-1],))   # a device-side row sum (kernels.sum_rows)
         return gx, gw, gb

@@ -28,7 +28,10 @@ def _check_labels(name, scores, labels, ignore_index=None):
     read: free on the CPU, one host synchronisation on a GPU (labels computed on the device,
     or known bounds wider than [0, C) for a batch that may still be in range).
 
-    Labels equal to ``ignore_index`` are allowed; returns whether there may be any."""
+    Labels equal to ``ignore_index`` are allowed; returns whether there may be any. Inside a
+    CUDA graph capture the values cannot be read: labels of unknown bounds are taken to be
+    classes there, and the fused loss gives NaN for a row whose label is not one (out of range
+    or ``ignore_index``), never a wrong number."""
     if not isinstance(scores, Tensor):
         raise TypeError(f"{name}: scores must be a Tensor, got {type(scores).__name__}")
     if scores.dtype.kind != "f":
@@ -48,6 +51,8 @@ def _check_labels(name, scores, labels, ignore_index=None):
     bounds = labels.value_bounds
     if not labels.array.size or (bounds is not None and bounds[0] >= 0 and bounds[1] < classes):
         return maybe
+    if backend.capturing():
+        return False
     lo, hi = int(labels.array.min()), int(labels.array.max())
     if lo >= 0 and hi < classes:
         return maybe

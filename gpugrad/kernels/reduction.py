@@ -44,7 +44,8 @@ def sum_rows(g):
             _ones_cache.clear()
         with g.device:
             ones = _ones_cache[key] = cp.ones((1, B), dtype=g.dtype)
-    return cp.matmul(ones, g).reshape(N)
+    backend.keep_alive(ones)       # a CUDA graph being captured reads it on every replay
+    return backend.matmul(ones, g).reshape(N)
 
 
 def norm_mode(p):

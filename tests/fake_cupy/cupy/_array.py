@@ -20,7 +20,7 @@ import weakref
 
 import numpy as np
 
-from . import _state
+from . import _capture, _state
 
 
 def _root(a):
@@ -89,23 +89,33 @@ class ndarray:
     def copy(self, order="C"):
         """A copy on the *current* device (CuPy copies between GPUs this way)."""
         _state.STATS["lib_launches"].append("copy")
-        return fresh(self._a.copy(order=order))
+        out = fresh(self._a.copy(order=order))
+        _capture.launched(lambda: np.copyto(out._a, self._a))
+        return out
 
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
         check_devices((self,), "astype")
         if not copy and self._a.dtype == np.dtype(dtype):
             return self
         _state.STATS["lib_launches"].append("astype")
-        return fresh(self._a.astype(dtype, order=order))
+        out = fresh(self._a.astype(dtype, order=order))
+        _capture.launched(lambda: np.copyto(out._a, self._a, casting="unsafe"))
+        return out
 
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, key):
+        if any(getattr(k, "dtype", None) == np.bool_ for k in (key if isinstance(key, tuple) else (key,))):
+            _capture.refuse("boolean mask indexing (CuPy reads the count of True values)")
         return call(lambda a, k: a[k], (self, key), {}, "getitem", launches=_advanced(key))
 
     def __setitem__(self, key, value):
         check_devices((self, value), "setitem")
-        self._a[unwrap(key)] = unwrap(value, host_ok=True)
+
+        def assign():
+            self._a[unwrap(key)] = unwrap(value, host_ok=True)
+        assign()
         _state.STATS["lib_launches"].append("setitem")
+        _capture.launched(assign)
 
     # ------------------------------------------------------------------ everything else
     def __getattr__(self, name):
@@ -172,8 +182,12 @@ def _binary(name, reflected=False, inplace=False):
     def method(self, other):
         if inplace:
             check_devices((self, other), name)
-            op(self._a, unwrap(other), out=self._a)
+
+            def update():
+                op(self._a, unwrap(other), out=self._a)
+            update()
             _state.STATS["lib_launches"].append(name)
+            _capture.launched(update)
             return self
         args = (other, self) if reflected else (self, other)
         return call(op, args, {}, name)
@@ -236,6 +250,10 @@ def call(fn, args, kwargs, what, launches=True):
     values = (*args, *kwargs.values())
     if launches:
         check_devices(values, what)
+        if fn in _CUBLAS:
+            _capture.refuse(what, "cuBLAS")
+        if what in _DATA_DEPENDENT:
+            _capture.refuse(f"{what} (its result's shape is read from the device)")
     host_ok = what in ("getitem", "setitem")
     nbytes = _predicted_nbytes(fn, values)
     if nbytes:   # a big result runs out of device memory before NumPy allocates it
@@ -246,7 +264,25 @@ def call(fn, args, kwargs, what, launches=True):
     if launches and (isinstance(fn, np.ufunc) or "out" in kwargs
                      or len(_state.STATS["allocations"]) > allocated):
         _state.STATS["lib_launches"].append(what)   # device work; a view alone is none
+
+        def replay():   # the same computation, into the same memory
+            again = fn(*unwrap(args, host_ok), **{k: unwrap(v, host_ok) for k, v in kwargs.items()})
+            for target, value in zip(_flat(wrapped), _flat(again)):
+                if isinstance(target, ndarray) and target._a is not value:
+                    np.copyto(target._a, value)
+        _capture.launched(replay)
     return wrapped
+
+
+def _flat(result):
+    return result if isinstance(result, tuple) else (result,)
+
+
+#: Routines whose result's shape depends on the values (CuPy reads them back to size it).
+_DATA_DEPENDENT = {"nonzero", "flatnonzero", "argwhere", "unique", "compress", "extract"}
+
+#: NumPy routines that CuPy runs through cuBLAS (which it refuses to call during a capture).
+_CUBLAS = {np.matmul, np.dot, np.tensordot, np.einsum, np.inner, np.vdot, np.outer}
 
 
 def _predicted_nbytes(fn, values):
@@ -294,9 +330,11 @@ def fresh(a):
     arr = object.__new__(ndarray)
     arr._alloc = _state.POOL.allocate(a.nbytes, dev)
     arr._a, arr._dev, arr._base = a, dev, None
+    _capture.check_allocation(a.nbytes)
     _state.STATS["allocations"].append((a.dtype.name, a.shape, _caller()))
     key = id(arr)
     LIVE[key] = weakref.ref(arr, lambda _, key=key: LIVE.pop(key, None))
+    _capture.allocated(arr)
     return arr
 
 
@@ -305,12 +343,14 @@ def fresh(a):
 LIVE = {}
 
 
+def live_arrays():
+    """Every live array with memory of its own."""
+    return [a for a in (ref() for ref in list(LIVE.values())) if a is not None]
+
+
 def array_at(ptr, nbytes):
     """The live array whose memory holds the nbytes from address ``ptr`` on, or None."""
-    for ref in list(LIVE.values()):
-        a = ref()
-        if a is None:
-            continue
+    for a in live_arrays():
         start = a._a.__array_interface__["data"][0]
         if start <= ptr and ptr + nbytes <= start + a._a.nbytes:
             return a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _state
+from . import _capture, _state
 from ._array import call, fresh, ndarray, unwrap
 
 __all__ = ["asarray", "array", "asnumpy", "from_dlpack", "ascontiguousarray", "empty", "zeros", "ones", "full",
@@ -27,6 +27,7 @@ def asarray(a, dtype=None, order=None):
     a host -> device copy onto the current device."""
     if isinstance(a, ndarray):
         return a if dtype is None or a.dtype == np.dtype(dtype) else a.astype(dtype)
+    _capture.refuse("a host -> device copy (cupy.asarray of host data)")
     host = np.asarray(a, dtype=dtype)
     out = empty(host.shape, host.dtype)
     out._a[...] = host
@@ -88,6 +89,7 @@ def zeros(shape, dtype=float, order="C"):
     out = empty(shape, dtype)
     out._a[...] = 0
     _state.STATS["lib_launches"].append("zeros")
+    _capture.launched(lambda: out._a.fill(0))
     return out
 
 
@@ -95,13 +97,16 @@ def ones(shape, dtype=float, order="C"):
     out = empty(shape, dtype)
     out._a[...] = 1
     _state.STATS["lib_launches"].append("ones")
+    _capture.launched(lambda: out._a.fill(1))
     return out
 
 
 def full(shape, fill_value, dtype=None, order="C"):
     out = empty(shape, np.asarray(unwrap(fill_value)).dtype if dtype is None else dtype)
-    out._a[...] = unwrap(fill_value)
+    value = unwrap(fill_value)
+    out._a[...] = value
     _state.STATS["lib_launches"].append("full")
+    _capture.launched(lambda: out._a.__setitem__(Ellipsis, value))
     return out
 
 

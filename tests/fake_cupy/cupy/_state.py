@@ -12,7 +12,7 @@ import os
 #: routines that would launch one: ufuncs, reductions, matmuls, copies, fills), getDeviceCount
 #: calls.
 STATS = {"allocations": [], "syncs": [], "raw_launches": [], "ew_launches": [],
-         "lib_launches": [], "raw_modules": 0, "device_count_calls": 0}
+         "lib_launches": [], "raw_modules": 0, "device_count_calls": 0, "graph_launches": 0}
 _SYNC_ALLOWED = [True]
 HOOKS = []          # the memory hooks in force (cupy.cuda.MemoryHook)
 _CURRENT = [0]
@@ -34,6 +34,8 @@ def set_current_device(dev: int) -> None:
 
 def sync(what: str) -> None:
     """A device -> host read: logged, and refused inside allow_synchronize(False)."""
+    from . import _capture
+    _capture.refuse(what)
     STATS["syncs"].append(what)
     if not _SYNC_ALLOWED[0]:
         import cupyx
@@ -64,7 +66,9 @@ class MemoryPool:
     free_all_blocks). An allocation that does not fit frees the cache, collects garbage and
     tries again before raising OutOfMemoryError, as CuPy's pool does."""
 
-    def __init__(self, capacity):
+    def __init__(self, capacity=None):
+        """``capacity``: the default pool's device memory; a pool made without one (a private
+        pool, as CUDA graph captures use) draws on the default pool's, which accounts for it."""
         self.capacity = capacity
         self.used = [0] * DEVICE_COUNT
         self.cached = [0] * DEVICE_COUNT
@@ -80,6 +84,9 @@ class MemoryPool:
         if self.used[dev] + nbytes > self.capacity:
             from .cuda.memory import OutOfMemoryError
             raise OutOfMemoryError(nbytes, self.used[dev])
+
+    def malloc(self, nbytes):
+        raise AssertionError("the stand-in allocates through its arrays, not malloc")
 
     def allocate(self, nbytes, dev):
         self.make_room(nbytes, dev)

@@ -13,6 +13,8 @@ def seed(seed=None):
 
 
 def _dtype(dtype):
+    from . import _capture
+    _capture.refuse("cuRAND", "cuRAND")
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"cupy.random only supports float32 and float64, got {dtype}")

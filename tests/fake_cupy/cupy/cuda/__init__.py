@@ -4,10 +4,12 @@ from __future__ import annotations
 import types
 
 from .. import _state
+from .._capture import Event, Graph, Stream, get_current_stream, using_allocator  # noqa: F401
 from . import memory, runtime
 from .memory import MemoryPool  # noqa: F401
 
-__all__ = ["Device", "MemoryHook", "runtime", "memory", "nvrtc"]
+__all__ = ["Device", "MemoryHook", "runtime", "memory", "nvrtc", "Stream", "Event", "Graph",
+           "get_current_stream", "using_allocator"]
 
 
 class Device:

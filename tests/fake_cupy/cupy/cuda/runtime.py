@@ -53,3 +53,8 @@ def driverGetVersion():
 def getDeviceProperties(device):
     return {"name": b"CuPy stand-in (a CPU)", "totalGlobalMem": _state.POOL.capacity,
             "major": 9, "minor": 0}
+
+
+def streamIsCapturing(stream_ptr):
+    from .. import _capture
+    return _capture.RECORDING[0] is not None and _capture.CURRENT[0].ptr == stream_ptr
