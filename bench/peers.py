@@ -5,6 +5,7 @@ cross-entropy, on the same fixed batch, from the same initial weights (gpugrad's
 initialiser, see :func:`bench.mlp_step.init_params`):
 
 * ``gpugrad``      the library, exactly the step of :func:`bench.mlp_step.gpugrad_step_fn`
+* ``gpugrad-graph`` the same step captured in one CUDA graph (``gg.cuda.graphed``); CUDA only
 * ``hand``         the step written by hand in NumPy or CuPy (:func:`bench.mlp_step.hand_step_fn`)
 * ``torch``        PyTorch eager (``nn.Sequential`` of ``nn.Linear``/``nn.ReLU``, ``optim.SGD``)
 * ``torch-graph``  PyTorch with forward, backward and the optimizer step captured in one CUDA
@@ -29,6 +30,7 @@ import tracemalloc
 import numpy as np
 
 import gpugrad as gg
+from gpugrad.train import train_step
 
 from . import mlp_step
 
@@ -243,6 +245,46 @@ class GpugradRunner(_ArrayRunner):
 
     def loss_value(self, loss):
         return loss.item()
+
+
+class GpugradGraphRunner(_ArrayRunner):
+    """gpugrad with the whole step (forward, backward, SGD) captured as one CUDA graph by
+    ``gg.cuda.graphed`` after its warm-up steps, replayed once per step on the same batch (the
+    static inputs stay as captured, as torch-graph's do). The warm-up updated the weights: the
+    initial ones are put back in place afterwards, so the first replay is the first step from
+    the same start as every other implementation (plain SGD keeps no state)."""
+
+    def __init__(self, batch, sizes, dtype, device, warmup_iters=3):
+        super().__init__(batch, sizes, dtype, device)
+        if device != "cuda":
+            raise Unavailable("skipped: gpugrad-graph needs CUDA (CUDA graphs run on the GPU only)")
+        self.label = "gpugrad CUDA graph"
+        self._mem = ("CuPy pool peak bytes in use during warm-up and capture (replay allocates "
+                     "nothing; params and grads and batch included)")
+        model = self.model = mlp_step.gpugrad_model(device, dtype, sizes)
+        opt = gg.optim.SGD(model.parameters(), lr=LR)
+        step = gg.cuda.graphed(lambda x, y: train_step(model, opt, x, y),
+                               mlp_step.make_batch(batch, dtype=dtype, sizes=sizes),
+                               warmup=warmup_iters)
+        for p, init in zip(model.parameters(), mlp_step.init_params(sizes, dtype)):
+            p.array[...] = gg.backend.to_device(init, p.device)
+        self.graph, self.static_loss = step.graph, step.static_outputs
+        self._step = self._replay
+
+    def _replay(self):
+        self.graph.replay()
+        return self.static_loss
+
+    def loss_value(self, loss):
+        return loss.item()
+
+    @property
+    def mem_measure(self):
+        return self._mem
+
+    def peak_memory(self):
+        """Peak bytes during warm-up and capture (a replay allocates nothing), as torch-graph's."""
+        return cupy_peak(lambda: (type(self)(*self.args), self.sync()))
 
 
 class HandRunner(_ArrayRunner):
@@ -485,6 +527,8 @@ class Impl:
 IMPLS = {
     impl.name: impl for impl in [
         Impl("gpugrad", GpugradRunner, "gpugrad (NumPy on the CPU, CuPy on CUDA)"),
+        Impl("gpugrad-graph", GpugradGraphRunner,
+             "gpugrad, whole step captured in one CUDA graph (gg.cuda.graphed)", cuda_only=True),
         Impl("hand", HandRunner, "the step written by hand in NumPy / CuPy (bench/mlp_step.py)"),
         Impl("torch", TorchRunner, "PyTorch eager, TF32 off", needs="torch"),
         Impl("torch-graph", TorchGraphRunner,

@@ -110,7 +110,8 @@ def graph(cuda_graph: CUDAGraph):
 class GraphedStep:
     """A function of tensors captured as one CUDA graph (see :func:`graphed`). Calling it
     copies the arguments into the static inputs, replays the graph and returns the static
-    outputs: the same tensors every call, overwritten by the next one."""
+    outputs: the same tensors every call, overwritten by the next one. ``warmup_outputs``:
+    what the last warm-up run returned (its own tensors)."""
 
     def __init__(self, fn, example_inputs, warmup=3, device=None):
         if not example_inputs:
@@ -121,7 +122,7 @@ class GraphedStep:
         self.graph = CUDAGraph(device)
         self.static_inputs = tuple(self._static(x, i) for i, x in enumerate(example_inputs))
         for _ in range(warmup):        # real steps: the model trains on the example inputs
-            fn(*self.static_inputs)
+            self.warmup_outputs = fn(*self.static_inputs)
         with self.graph.capture():
             self.static_outputs = fn(*self.static_inputs)
 

@@ -23,7 +23,13 @@ _BLOCK = 1 << 32        # indices sharing their high 32 bits
 
 
 def dropout_key(generator=None):
-    """A fresh key ``(a, b)`` from ``generator`` (gpugrad's seeded one by default): ``a`` odd."""
+    """A fresh key ``(a, b)`` from ``generator`` (gpugrad's seeded one by default): ``a`` odd.
+    Drawn on the host, so a CUDA graph capture refuses it (every replay would drop the same
+    elements)."""
+    if backend.capturing():
+        raise RuntimeError("dropout inside a CUDA graph capture: its mask's key is drawn on the "
+                           "host at each call, so every replay would drop the same elements; "
+                           "capture the step without dropout (or with the model in eval mode)")
     gen = backend.cpu_generator() if generator is None else generator
     a, b = (int(v) for v in gen.integers(0, 1 << 32, size=2, dtype=np.uint64))
     return a | 1, b

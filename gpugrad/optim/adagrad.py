@@ -39,6 +39,13 @@ class Adagrad(Optimizer):
         xp = backend.array_module(p)
         return {"step": 0, "sum": xp.full_like(p, group["initial_accumulator_value"])}
 
+    def _check_capturable(self, work):
+        if any(group["lr_decay"] for _, _, group in work):
+            raise RuntimeError("Adagrad.step inside a CUDA graph capture with lr_decay: the decayed "
+                               "learning rate is computed on the host from the step count, so "
+                               "every replay would repeat the captured step's")
+        super()._check_capturable(work)
+
     def _update(self, p, g, group, state):
         state["step"] += 1
         kernels.adagrad_step(p, g, state["sum"], group["lr"], group["lr_decay"], group["eps"],

@@ -34,6 +34,13 @@ class Adam(Optimizer):
         self._check_numbers(group, lr=">= 0", eps="> 0", weight_decay=">= 0")
         self._check_betas(group)
 
+    def _check_capturable(self, work):
+        raise RuntimeError(
+            f"{type(self).__name__}.step inside a CUDA graph capture: its bias corrections "
+            "1 - beta^t are computed on the host from the step count, so every replay would "
+            "repeat the captured step's; capture a step with SGD or RMSprop, or run Adam without "
+            "a graph")
+
     def _init_state(self, p, group):
         xp = backend.array_module(p)
         state = {"step": 0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}

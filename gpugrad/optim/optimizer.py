@@ -177,6 +177,8 @@ class Optimizer:
                     raise RuntimeError(f"parameter of shape {p.shape} on {p.device} has a gradient of shape "
                                        f"{g.shape} on {g.device}")
                 work.append((p, g, group))
+        if backend.capturing():
+            self._check_capturable(work)
         fresh = []
         try:
             for p, _, group in work:
@@ -200,6 +202,18 @@ class Optimizer:
                 for p, g, group in items:
                     self._update(p.data, g.array, group, self.state[p])   # p.data: in place
         return loss
+
+    def _check_capturable(self, work):
+        """Inside a CUDA graph capture, refuse a step that replays would repeat wrongly: one
+        that makes the optimizer's state (the first), or whose rule changes from step to step
+        on the host (subclasses add theirs). A graph replays what was captured, scalars too."""
+        for p, _, _ in work:
+            if p not in self.state or self.state[p].get("fresh"):
+                raise RuntimeError(
+                    f"{type(self).__name__}.step inside a CUDA graph capture before its first step: "
+                    "the first step makes the optimizer's state (and starts SGD's momentum), which "
+                    "every replay would repeat; run the step once before capturing it "
+                    "(gg.cuda.graphed does)")
 
     def _init_state(self, p, group):
         """The per-parameter state (buffers) for a parameter's first update."""

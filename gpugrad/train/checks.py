@@ -75,3 +75,16 @@ def check_model_fits(sizes, device):
         raise UsageError(f"--hidden {format_setting('hidden', sizes[1:-1])}: an MLP {'-'.join(map(str, sizes))} has "
                          f"{n_params:,} parameters; training it needs about {needed / 2**30:,.1f} GiB, more than "
                          f"this machine's {memory / 2**30:,.1f} GiB of memory")
+
+
+def check_cuda_graph(settings, device, processes):
+    """UsageError when --cuda-graph cannot capture this run's step: it needs CUDA, the MLP
+    (the CNN's convolutions multiply batches through CuPy, which a capture refuses), SGD
+    (Adam's bias corrections change every step on the host) and one process."""
+    problem = ("needs a CUDA device, and this run is on " + str(device) if device.type != "cuda"
+               else "works with --model mlp" if settings["model"] != "mlp"
+               else "works with --optimizer sgd (Adam's bias corrections are computed on the host "
+                    "every step, which a graph would freeze)" if settings["optimizer"] != "sgd"
+               else "runs in one process" if processes > 1 else None)
+    if problem:
+        raise UsageError(f"--cuda-graph {problem}")

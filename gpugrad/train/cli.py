@@ -140,6 +140,8 @@ class TrainingJob:
             raise UsageError(f"--hidden {format_setting('hidden', s['hidden'])}: the model cannot be allocated on "
                              f"{self.device} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         self.scheduler = loop.build_scheduler(s["scheduler"], self.opt, s["epochs"])
+        if getattr(self.args, "cuda_graph", False):
+            checks.check_cuda_graph(s, self.device, self.ranks.size)
         if self.saved is not None:
             self._restore()
         return (X_train, y_train), (X_test, y_test)
@@ -180,7 +182,8 @@ class TrainingJob:
             lr = self.opt.param_groups[0]["lr"]
             try:
                 train_loss, seconds, seen = loop.train_one_epoch(self.net, self.opt, self.train_loader, bar,
-                                                                 clip_grad_norm=s["clip_grad_norm"])
+                                                                 clip_grad_norm=s["clip_grad_norm"],
+                                                                 cuda_graph=getattr(self.args, "cuda_graph", False))
             except loop.NonFiniteLoss as exc:
                 raise TrainingDiverged(f"epoch {epoch + 1}: {exc}; {self.kept()}") from None
             finally:

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .. import backend, creation, distributed, nn, optim
+from .. import backend, creation, cuda, distributed, nn, optim
 from ..optim import lr_scheduler
 from ..autograd import no_grad
 from ..functions import loss as losses
@@ -88,9 +88,29 @@ def _sum_over_ranks(loader, *values):
     return tuple(totals.array.tolist())
 
 
-def train_one_epoch(model, opt, loader, progress=None, clip_grad_norm=None):
+class _GraphedSteps:
+    """The epoch's steps with ``cuda_graph``: the first batch runs eagerly as the warm-up of a
+    capture of the step, batches of its shapes replay the graph, others (a short last batch)
+    run eagerly. Returns each step's loss as a tensor of its own (a replay's output is the
+    graph's, overwritten by the next replay)."""
+
+    def __init__(self, model, opt, clip_grad_norm):
+        self.fn = lambda x, y: train_step(model, opt, x, y, clip_grad_norm=clip_grad_norm)
+        self.step = None
+
+    def __call__(self, xb, yb):
+        if self.step is None:
+            self.step = cuda.graphed(self.fn, (xb, yb), warmup=1)
+            return self.step.warmup_outputs
+        if (xb.shape, yb.shape) != tuple(t.shape for t in self.step.static_inputs):
+            return self.fn(xb, yb)
+        return self.step(xb, yb).detach().clone()
+
+
+def train_one_epoch(model, opt, loader, progress=None, clip_grad_norm=None, cuda_graph=False):
     """One pass over ``loader``; returns (mean training loss, seconds, samples), over all ranks
-    in a data-parallel job. ``clip_grad_norm``: see :func:`train_step`.
+    in a data-parallel job. ``clip_grad_norm``: see :func:`train_step`. ``cuda_graph``: capture
+    the step as one CUDA graph after the first batch and replay it (see :mod:`gpugrad.cuda`).
 
     The running loss is a device tensor: adding ``loss.detach()`` queues work on the GPU and
     never waits for it. It is read (a host sync) only every PROGRESS_EVERY batches when a
@@ -102,8 +122,12 @@ def train_one_epoch(model, opt, loader, progress=None, clip_grad_norm=None):
     weight = getattr(loader.batch_sampler, "loss_weight", lambda step: 1.0)   # DistributedBatchSampler's share
     batches = progress if progress is not None else loader
     batch_losses = []   # each batch's loss, still on the device: read only to find a non-finite one
+    graphed = _GraphedSteps(model, opt, clip_grad_norm) if cuda_graph else None
     for i, (xb, yb) in enumerate(batches, 1):
-        loss = train_step(model, opt, xb, yb, loss_weight=weight(i - 1), clip_grad_norm=clip_grad_norm)
+        if graphed is not None:
+            loss = graphed(xb, yb)
+        else:
+            loss = train_step(model, opt, xb, yb, loss_weight=weight(i - 1), clip_grad_norm=clip_grad_norm)
         batch_losses.append(loss.detach())
         loss_sum = loss_sum + batch_losses[-1] * len(yb)
         seen += len(yb)
