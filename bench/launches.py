@@ -4,7 +4,8 @@ Counts what one step of the 784-1024-1024-10 ReLU MLP (softmax cross-entropy; SG
 momentum, and Adam) puts on the GPU, by kind: gpugrad's own kernels (RawKernels and
 ElementwiseKernels), and the CuPy routines that launch one (ufuncs, reductions, matmuls through
 cuBLAS, copies, fills). The optimizer's launches are counted both ways: with the multi-tensor
-updates ``Optimizer.step`` uses, and one launch per parameter as before them.
+updates ``Optimizer.step`` uses, and one launch per parameter as before them; and the SGD step
+captured as one CUDA graph (``gg.cuda.graphed``), whose replay is one launch.
 
 The count needs no GPU: it runs the step on the CuPy stand-in of the test suite
 (``tests/fake_cupy``, which records every launch and runs the kernels' host-compiled
@@ -64,10 +65,31 @@ def count(optimizer: str, batch: int, multi_tensor: bool) -> dict:
             "batch": batch}
 
 
+def count_graphed(batch: int) -> dict:
+    """What one replay of the SGD step captured as a CUDA graph launches (stand-in)."""
+    from cupy import _standin
+
+    import gpugrad as gg
+    from bench.mlp_step import gpugrad_model, make_batch
+    from gpugrad.train import train_step
+
+    model = gpugrad_model("cuda")
+    opt = gg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    step = gg.cuda.graphed(lambda x, y: train_step(model, opt, x, y), make_batch(batch))
+    xb, yb = (gg.tensor(a, device="cuda") for a in make_batch(batch, seed=1))
+    _standin.reset_stats()
+    step(xb, yb)
+    stats = _standin.STATS
+    return {"graph launches": stats["graph_launches"],
+            "kernels from Python": len(stats["raw_launches"]) + len(stats["ew_launches"]),
+            "copies into the static inputs": len(stats["lib_launches"]),
+            "host syncs": len(stats["syncs"])}
+
+
 def _child(args) -> int:
     rows = [dict(optimizer=o, multi_tensor=m, **count(o, args.batch, m))
             for o in ("sgd", "adam") for m in (True, False)]
-    print(json.dumps(rows))
+    print(json.dumps({"rows": rows, "graph": count_graphed(args.batch)}))
     return 0
 
 
@@ -86,7 +108,8 @@ def main(argv=None) -> int:
     if out.returncode:
         sys.stderr.write(out.stderr)
         return out.returncode
-    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    rows, graph = result["rows"], result["graph"]
     print(f"Launches per training step, 784-1024-1024-10 MLP, batch {args.batch} "
           "(counted on the CuPy stand-in)\n")
     print("| optimizer | updates | gpugrad kernels | (optimizer) | CuPy routines | (matmul) "
@@ -100,6 +123,10 @@ def main(argv=None) -> int:
     print(f"\n{first['parameters']} parameters. CuPy routines of the SGD step: "
           + ", ".join(f"{k} {v}" for k, v in first["routines"].items()))
     print("gpugrad kernels: " + ", ".join(first["kernels"]))
+    print(f"\nThe SGD step captured as one CUDA graph (gg.cuda.graphed), per step: "
+          f"{graph['graph launches']} graph launch, {graph['kernels from Python']} kernels "
+          f"launched from Python, {graph['copies into the static inputs']} copies into the static "
+          f"inputs, {graph['host syncs']} host syncs")
     return 0
 
 
