@@ -90,7 +90,12 @@ _library = {}
 def _cublas():
     """The cuBLAS library CuPy uses, with the signatures gpugrad calls (loaded once)."""
     if "lib" not in _library:
-        from cuda.pathfinder import load_nvidia_dynamic_lib   # CuPy's own dependency
+        try:
+            from cuda.pathfinder import load_nvidia_dynamic_lib   # CuPy 14's own dependency
+        except ImportError:
+            raise RuntimeError("matrix products inside a CUDA graph capture call cuBLAS through "
+                               "gpugrad's own handle, found with cuda.pathfinder, which CuPy 14 "
+                               "installs (pip install 'gpugrad[cuda12]')") from None
         lib = ctypes.CDLL(load_nvidia_dynamic_lib("cublas").abs_path)
         for name, argtypes in _FUNCTIONS.items():
             fn = getattr(lib, name)
