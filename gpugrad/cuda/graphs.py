@@ -138,15 +138,17 @@ class GraphedStep:
         if len(inputs) != len(self.static_inputs):
             raise TypeError(f"graphed step: captured with {len(self.static_inputs)} inputs, "
                             f"called with {len(inputs)}")
-        for i, (static, x) in enumerate(zip(self.static_inputs, inputs)):
-            array = x.array if isinstance(x, Tensor) else x
+        arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
+        for i, (static, array) in enumerate(zip(self.static_inputs, arrays)):
             if tuple(array.shape) != static.shape or array.dtype != static.dtype:
                 raise ValueError(
                     f"graphed step: input {i} has shape {tuple(array.shape)} and dtype "
                     f"{array.dtype}, but the graph was captured for shape {static.shape} and "
                     f"dtype {static.dtype}: a CUDA graph replays fixed shapes (capture one per "
                     "shape, or drop the short last batch)")
-            static.array[...] = backend.to_device(array, self.graph.device)
+        with self.graph.device.context():     # the copies run on the graph's GPU
+            for static, array in zip(self.static_inputs, arrays):
+                static.array[...] = backend.to_device(array, self.graph.device)
         self.graph.replay()
         return self.static_outputs
 
