@@ -336,6 +336,28 @@ def test_multi_tensor_updates_match_twins(cp, paths, dtype, case):
             assert_close(dst[name], a, dtype, cp)
 
 
+def test_updates_run_from_any_thread(cp):
+    """The queue of multi_tensor_updates() is per thread: an update from another thread (grad
+    mode and training loops may run there) launches at once, or queues in that thread's block."""
+    import threading
+    p, g = cp.ones(8, np.float32), cp.ones(8, np.float32)
+    errors = []
+
+    def run():
+        try:
+            K.sgd_step(p, g, None, 0.5, 0.0, 0.0, 0.0, False, True)
+            with K.multi_tensor_updates():
+                K.sgd_step(p, g, None, 0.25, 0.0, 0.0, 0.0, False, True)
+        except Exception as exc:   # noqa: BLE001 (reported below)
+            errors.append(repr(exc))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert not errors, errors
+    np.testing.assert_array_equal(cp.asnumpy(p), np.full(8, 0.25, np.float32))
+
+
 def test_multi_tensor_updates_dropped_when_the_block_raises(cp):
     """An error inside the block launches nothing it queued: the parameters stay as they were."""
     p, g = cp.ones(8, np.float32), cp.ones(8, np.float32)

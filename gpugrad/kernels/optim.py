@@ -117,8 +117,13 @@ def _update(family, p, g, state, scalars, flags):
 
 # ----------------------------------------------------------------------------- multi-tensor
 
-_queue = threading.local()
-_queue.pending = None
+class _Queue(threading.local):
+    """This thread's queued updates: a dict while inside multi_tensor_updates(), else None
+    (the class attribute is every thread's starting value)."""
+    pending = None
+
+
+_queue = _Queue()
 
 
 def tensor_list_dtype(depth: int) -> np.dtype:
@@ -136,7 +141,7 @@ def multi_tensor_updates():
     matter). Updates of NumPy arrays, and of arrays the vectorised kernels do not take, run at
     once as before. Nested blocks launch with the outermost; if the block raises, the queued
     updates are dropped, so those parameters stay as they were."""
-    if getattr(_queue, "pending", None) is not None:
+    if _queue.pending is not None:
         yield
         return
     _queue.pending = pending = {}
