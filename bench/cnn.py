@@ -1,17 +1,20 @@
 """Convolution, batch norm, dropout and the CNN of ``gpugrad-train --model cnn``, beside PyTorch,
-in one run on the CPU with one thread (both libraries limited to it):
+in one run on the CPU with one thread (both libraries limited to it), or on a GPU beside PyTorch's
+cuDNN (``--device cuda``; TF32 off in both, so both compute in float32):
 
     python -m bench.cnn                      # the layer and step timings, and the conv step's memory
     python -m bench.cnn --epoch DIR          # also one epoch of the CNN on the IDX files in DIR
     python -m bench.cnn --out bench/results/cnn-cpu-DATE
+    python -m bench.cnn --device cuda        # on a GPU (each call timed to its end on the device)
 
 Times forward + backward of Conv2d (batch 64, 3x3, 32 -> 64 channels, 28x28, padding 1),
 BatchNorm2d and Dropout (on that convolution's output, (64, 64, 28, 28)) and one Adam training step
 of the CNN (batch 64 of 1x28x28 images), each as the median over ``--repeats`` runs of the mean
 over as many calls as fill ``--min-time`` seconds, gpugrad's and PyTorch's runs interleaved (a
 busy machine's drift then hits both); the ratio is gpugrad's time over PyTorch's.
-The peak memory of the conv step (tracemalloc: NumPy's allocations) is reported beside the size
-of one whole-batch im2col buffer and of the chunk gpugrad keeps instead (functions/conv.py).
+The peak memory of the conv step (tracemalloc: NumPy's allocations; on the CPU only) is reported
+beside the size of one whole-batch im2col buffer and of the chunk gpugrad keeps instead
+(functions/conv.py).
 With ``--epoch`` both libraries train the same CNN for one epoch over the same shuffled batches.
 Writes ``results.json`` and ``results.md`` to ``--out`` when given.
 """
@@ -32,6 +35,7 @@ import gpugrad.nn.functional as F
 from gpugrad.functions import conv as gconv
 from gpugrad.train import build_model, train_step
 
+from .compare import device_info
 from .machine import blas_line, cpu_jit_line
 from .overhead import median_ms
 
@@ -45,12 +49,12 @@ def _data(rng):
     return x, w, y
 
 
-def gpugrad_cases(rng):
+def gpugrad_cases(rng, device="cpu"):
     x, w, gy = _data(rng)
-    xt, wt = gg.tensor(x, requires_grad=True), gg.tensor(w, requires_grad=True)
-    g = gg.tensor(gy)
-    bn = gg.nn.BatchNorm2d(COUT)
-    h = gg.tensor(gy, requires_grad=True)
+    xt, wt = gg.tensor(x, device=device, requires_grad=True), gg.tensor(w, device=device, requires_grad=True)
+    g = gg.tensor(gy, device=device)
+    bn = gg.nn.BatchNorm2d(COUT).to(device)
+    h = gg.tensor(gy, device=device, requires_grad=True)
 
     def conv():
         xt.grad = wt.grad = None
@@ -63,7 +67,8 @@ def gpugrad_cases(rng):
     def dropout():
         h.grad = None
         F.dropout(h, 0.5).backward(g)
-    return {"conv2d": conv, "batch_norm2d": batch_norm, "dropout": dropout, "cnn_step": _gpugrad_step(rng)}
+    return {"conv2d": conv, "batch_norm2d": batch_norm, "dropout": dropout,
+            "cnn_step": _gpugrad_step(rng, device)}
 
 
 def _images(rng):
@@ -71,12 +76,12 @@ def _images(rng):
             rng.integers(0, 10, BATCH))
 
 
-def _gpugrad_step(rng):
+def _gpugrad_step(rng, device="cpu"):
     gg.manual_seed(0)
-    model = build_model((1, SIDE, SIDE), None, 10, "relu", model="cnn")
+    model = build_model((1, SIDE, SIDE), None, 10, "relu", model="cnn").to(device)
     opt = gg.optim.Adam(model.parameters(), lr=1e-3)
     x, y = _images(rng)
-    xt, yt = gg.tensor(x), gg.tensor(y)
+    xt, yt = gg.tensor(x, device=device), gg.tensor(y, device=device)
     return lambda: train_step(model, opt, xt, yt)
 
 
@@ -89,10 +94,11 @@ def torch_cnn(torch):
     return nn.Sequential(*layers, nn.Flatten(), nn.Dropout(0.25), nn.Linear(64 * 7 * 7, 10))
 
 
-def torch_cases(torch, rng):
-    x, w, gy = (torch.tensor(a) for a in _data(rng))
+def torch_cases(torch, rng, device="cpu"):
+    dev = "cuda" if device.startswith("cuda") else "cpu"
+    x, w, gy = (torch.tensor(a, device=dev) for a in _data(rng))
     x.requires_grad_(), w.requires_grad_()
-    bn = torch.nn.BatchNorm2d(COUT)
+    bn = torch.nn.BatchNorm2d(COUT).to(dev)
     h = gy.clone().requires_grad_()
 
     def conv():
@@ -108,9 +114,9 @@ def torch_cases(torch, rng):
         torch.nn.functional.dropout(h, 0.5).backward(gy)
 
     torch.manual_seed(0)
-    model = torch_cnn(torch)
+    model = torch_cnn(torch).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    xi, yi = (torch.tensor(a) for a in _images(rng))
+    xi, yi = (torch.tensor(a, device=dev) for a in _images(rng))
 
     def step():
         loss = torch.nn.functional.cross_entropy(model(xi), yi)
@@ -137,32 +143,39 @@ def conv_memory(rng):
             "operands_bytes": (x.nbytes + w.nbytes + gy.nbytes)}
 
 
-def epoch_times(torch, data_dir, seed=0):
-    """Seconds for one epoch of the CNN (batch 64, Adam 1e-3) in each library, same batches."""
+def epoch_times(torch, data_dir, seed=0, device="cpu"):
+    """Seconds for one epoch of the CNN (batch 64, Adam 1e-3) in each library, same batches
+    (the data moved to the device once, each batch sliced there)."""
     from gpugrad.data import load_idx_dataset, standardize
     X, y, Xt, _ = load_idx_dataset(data_dir, "fashion-mnist")
     X, _, _ = standardize(X, Xt, min_std=0.1)
     X = X.reshape(-1, 1, SIDE, SIDE).astype(np.float32)
     order = np.random.default_rng(seed).permutation(len(y))
     batches = [order[i:i + BATCH] for i in range(0, len(y), BATCH)]
+    dev = "cuda" if device.startswith("cuda") else "cpu"
     gg.manual_seed(seed)
-    model = build_model((1, SIDE, SIDE), None, 10, "relu", model="cnn")
+    model = build_model((1, SIDE, SIDE), None, 10, "relu", model="cnn").to(device)
     opt = gg.optim.Adam(model.parameters(), lr=1e-3)
+    Xg, yg = gg.tensor(X, device=device), gg.tensor(y, device=device)
     start = time.perf_counter()
     for b in batches:
-        train_step(model, opt, gg.tensor(X[b]), gg.tensor(y[b]))
+        bg = gg.tensor(b, device=device)
+        train_step(model, opt, Xg[bg], yg[bg])
+    gg.synchronize()
     ours = time.perf_counter() - start
     torch.manual_seed(seed)
-    tmodel = torch_cnn(torch)
+    tmodel = torch_cnn(torch).to(dev)
     topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
-    Xtorch, ytorch = torch.tensor(X), torch.tensor(y)
+    Xtorch, ytorch = torch.tensor(X, device=dev), torch.tensor(y, device=dev)
     start = time.perf_counter()
     for b in batches:
-        bt = torch.tensor(b)
+        bt = torch.tensor(b, device=dev)
         loss = torch.nn.functional.cross_entropy(tmodel(Xtorch[bt]), ytorch[bt])
         topt.zero_grad()
         loss.backward()
         topt.step()
+    if dev == "cuda":
+        torch.cuda.synchronize()
     return {"gpugrad_s": ours, "torch_s": time.perf_counter() - start, "batches": len(batches)}
 
 
@@ -172,27 +185,36 @@ def main(argv=None):
     p.add_argument("--min-time", type=float, default=0.5)
     p.add_argument("--epoch", metavar="DIR", help="also time one epoch on the fashion-mnist IDX files in DIR")
     p.add_argument("--out", help="folder for results.json and results.md")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]: both libraries on it")
     args = p.parse_args(argv)
     import torch
     from threadpoolctl import threadpool_limits
     torch.set_num_threads(1)
+    cuda = args.device.startswith("cuda")
+    ours_sync = gg.synchronize if cuda else None
+    theirs_sync = torch.cuda.synchronize if cuda else None
+    if cuda:   # float32 arithmetic in both: no TF32 in cuDNN's convolutions or cuBLAS's matmuls
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     rows = {}
     with threadpool_limits(1):
-        print(blas_line() + "; " + cpu_jit_line(), flush=True)
-        ours = gpugrad_cases(np.random.default_rng(0))
-        theirs = torch_cases(torch, np.random.default_rng(0))
+        print(f"{args.device}: {device_info(args.device)['name']}" if cuda else
+              blas_line() + "; " + cpu_jit_line(), flush=True)
+        ours = gpugrad_cases(np.random.default_rng(0), args.device)
+        theirs = torch_cases(torch, np.random.default_rng(0), args.device)
         for name in ours:   # alternately, so both see the same machine
-            runs = [(median_ms(ours[name], 1, args.min_time), median_ms(theirs[name], 1, args.min_time))
+            runs = [(median_ms(ours[name], 1, args.min_time, ours_sync),
+                     median_ms(theirs[name], 1, args.min_time, theirs_sync))
                     for _ in range(args.repeats)]   # interleaved: a busy machine's drift hits both
             t_ours, t_theirs = (statistics.median(r[k] for r in runs) / 1e3 for k in (0, 1))
             rows[name] = {"gpugrad_ms": 1e3 * t_ours, "torch_ms": 1e3 * t_theirs, "ratio": t_ours / t_theirs}
             print(f"{name:14s} gpugrad {1e3 * t_ours:9.2f} ms  torch {1e3 * t_theirs:9.2f} ms  "
                   f"ratio {t_ours / t_theirs:5.2f}", flush=True)
-        memory = conv_memory(np.random.default_rng(0))
-        print(f"conv step peak {memory['peak_bytes'] / 2**20:.1f} MiB (operands {memory['operands_bytes'] / 2**20:.1f} "
-              f"MiB); a whole-batch im2col buffer {memory['im2col_whole_batch_bytes'] / 2**20:.1f} MiB, gpugrad's "
-              f"chunk {memory['chunk_bytes'] / 2**20:.1f} MiB", flush=True)
-        epoch = epoch_times(torch, args.epoch) if args.epoch else None
+        memory = None if cuda else conv_memory(np.random.default_rng(0))
+        if memory:
+            print(f"conv step peak {memory['peak_bytes'] / 2**20:.1f} MiB (operands {memory['operands_bytes'] / 2**20:.1f} "
+                  f"MiB); a whole-batch im2col buffer {memory['im2col_whole_batch_bytes'] / 2**20:.1f} MiB, gpugrad's "
+                  f"chunk {memory['chunk_bytes'] / 2**20:.1f} MiB", flush=True)
+        epoch = epoch_times(torch, args.epoch, device=args.device) if args.epoch else None
         if epoch:
             print(f"one epoch: gpugrad {epoch['gpugrad_s']:.1f} s, torch {epoch['torch_s']:.1f} s "
                   f"({epoch['batches']} batches)", flush=True)
@@ -200,6 +222,7 @@ def main(argv=None):
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         doc = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "threads": 1,
+               "device": args.device,
                "gpugrad": gg.__version__, "torch": torch.__version__, "timings": rows, "conv_memory": memory,
                "epoch": epoch}
         (out / "results.json").write_text(json.dumps(doc, indent=2) + "\n")

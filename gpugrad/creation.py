@@ -14,7 +14,7 @@ import numpy as np
 from . import backend
 from .tensor import FLOAT_KINDS, Tensor, bounds_in_dtype, wrap
 
-__all__ = ["tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "zeros_like", "ones_like", "randn",
+__all__ = ["size_args", "tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "zeros_like", "ones_like", "randn",
            "rand", "arange", "as_dtype"]
 
 _NUMERIC_KINDS = "biufc"
@@ -116,17 +116,19 @@ def _shared_tensor(array, where):
     return wrap(array, backend.device_of(array))
 
 
-def _shape_arg(shape, op):
-    """``shape`` (sizes, or one tuple/list of them) as a tuple of ints; TypeError naming ``op``
-    for a size that is not an int, ValueError for a negative one."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    for s in shape:
+def size_args(op, sizes, *, negative=False):
+    """``sizes`` (``f(2, 3)``'s ``(2, 3)``, or ``f((2, 3))``'s one tuple or list of them) as a
+    tuple of ints, PyTorch's size arguments. TypeError naming ``op`` for a size that is not an
+    int (bool, float, str), ValueError for a negative one unless ``negative`` (reshape's and
+    expand's -1, repeat's own message)."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    for s in sizes:
         if isinstance(s, bool) or not isinstance(s, numbers.Integral):
-            raise TypeError(f"{op}: sizes must be ints, got {s!r} ({type(s).__name__}) in {shape}")
-        if s < 0:
-            raise ValueError(f"{op}: sizes must be non-negative, got {shape}")
-    return tuple(int(s) for s in shape)
+            raise TypeError(f"{op}: sizes must be ints, got {s!r} ({type(s).__name__}) in {tuple(sizes)}")
+        if s < 0 and not negative:
+            raise ValueError(f"{op}: sizes must be non-negative, got {tuple(sizes)}")
+    return tuple(int(s) for s in sizes)
 
 
 def _factory(op, fill, shape, dtype, device, requires_grad):
@@ -134,7 +136,7 @@ def _factory(op, fill, shape, dtype, device, requires_grad):
     dtype = as_dtype(dtype) or np.dtype(np.float32)
     if requires_grad and dtype.kind not in FLOAT_KINDS:
         raise TypeError(f"{op}: only floating-point tensors can require gradients, got dtype {dtype}")
-    shape = _shape_arg(shape, op)
+    shape = size_args(op, shape)
     with dev.context():
         arr = fill(dev.xp, shape, dtype)
     return wrap(arr, dev).requires_grad_(True) if requires_grad else wrap(arr, dev)

@@ -159,6 +159,26 @@ def test_sigmoid_and_tanh_of_integer_tensors_promote_as_exp_does():
     assert gg.softmax(gg.tensor([[1, 2]]), axis=1).dtype == np.float32
 
 
+@pytest.mark.parametrize("name, kwargs, expected", [
+    ("leaky_relu", {"negative_slope": 0.5}, [-25.0, 0.0, 2.0]),   # was [0, 0, 2]: the slope cast to int
+    ("elu", {}, [-1.0, 0.0, 2.0]),
+    ("gelu", {}, [-0.0, 0.0, 1.9544997]),                         # was -25 at -50 (int arithmetic)
+    ("gelu", {"approximate": "tanh"}, [-0.0, 0.0, 1.9545977]),
+    ("silu", {}, [-9.643749e-21, 0.0, 1.761594]),
+    ("softplus", {}, [1.9287499e-22, 0.6931472, 2.126928]),
+])
+def test_pointwise_activations_of_integer_tensors_promote_as_exp_does(name, kwargs, expected):
+    # PyTorch's values at float32 (torch.nn.functional.<name>(torch.tensor([-50., 0, 2]), ...))
+    y = getattr(F, name)(gg.tensor([-50, 0, 2]), **kwargs)
+    assert y.dtype == np.float32   # was float64 (NumPy's int64 -> float64), or int64
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6, atol=1e-30)
+
+
+def test_mean_of_integer_and_bool_tensors_is_float32():
+    assert gg.tensor([[1, 2], [4, 7]]).mean(axis=1).dtype == np.float32   # was float64
+    np.testing.assert_allclose(gg.tensor([True, False, True, True]).mean().item(), 0.75)
+
+
 @pytest.mark.parametrize("loss", [F.cross_entropy, F.hinge_loss])
 def test_integer_logits_are_refused_naming_the_dtype(loss):
     with pytest.raises(TypeError, match=f"{loss.__name__}: scores must be floating point, got dtype int64"):

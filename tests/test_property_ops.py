@@ -8,6 +8,7 @@ two differ) has a well-defined answer, unless the op's spec says why gpugrad ref
 """
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import gpugrad.nn.functional as F
 
 ALLOWED = (ValueError, TypeError, IndexError, RuntimeError)
 DTYPES = ("float32", "float64", "int64", "bool")
-EXAMPLES = 40   # per op; the table below has more than 60 ops: over 2,000 examples in all
+EXAMPLES = 40   # per op; the table below has more than 90 ops: over 3,600 examples in all
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
 axes = st.one_of(st.none(), st.integers(-5, 5), st.lists(st.integers(-4, 4), max_size=3).map(tuple),
@@ -45,6 +46,7 @@ class Spec:
     names: tuple = ()
     refuses: object = field(default=lambda *a: False)
     compare_values: bool = True   # False for random draws: shapes only
+    compare_dtype: bool = False   # the result's dtype must be the reference's too
 
 
 def _array(shape, dtype, seed, domain="any"):
@@ -92,7 +94,7 @@ def _zero_d_axis(x, axis):
         for a in (axis if isinstance(axis, tuple) else (axis,)):
             if a not in (0, -1):
                 raise IndexError("dim out of range")
-        if isinstance(axis, tuple) and len(set(axis)) != len(axis):
+        if isinstance(axis, tuple) and len(axis) > 1:   # 0 and -1 are the same dim here
             raise ValueError("repeated dim")
         return None
     return axis
@@ -183,8 +185,27 @@ def _xent_ref(logits, labels):
 
 # ------------------------------------------------------------------ the table of public ops
 
-def unary(name, fn, ref, dtypes=DTYPES, domain="any", refuses=lambda *a: False):
-    return Spec(name, st.tuples(tensors(dtypes, domain)), fn, ref, refuses=refuses)
+def unary(name, fn, ref, dtypes=DTYPES, domain="any", refuses=lambda *a: False, compare_dtype=False):
+    return Spec(name, st.tuples(tensors(dtypes, domain)), fn, ref, refuses=refuses, compare_dtype=compare_dtype)
+
+
+def floating_unary(name, fn, ref, dtypes=DTYPES, domain="any", names=()):
+    """Floating-point maths: integer and bool tensors give float32 (PyTorch's default dtype),
+    floating ones keep their dtype, whatever NumPy's own promotion would give."""
+    spec = unary(name, fn, lambda x: ref(_float(x)).astype(_float(x).dtype), dtypes, domain, compare_dtype=True)
+    spec.names = names
+    return spec
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _gelu(x):
+    return x * 0.5 * (1 + _erf(x / math.sqrt(2)))
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
 def _is_int_or_bool(x, *rest):
@@ -192,15 +213,21 @@ def _is_int_or_bool(x, *rest):
 
 
 SPECS = [
-    unary("exp", gg.exp, lambda x: np.exp(_float(x))),
+    floating_unary("exp", gg.exp, np.exp),
     # (bool is left out where False would be a pole: 1/0 and log 0 are inf by IEEE, not bad input)
-    unary("log", gg.log, lambda x: np.log(_float(x)), dtypes=("float32", "float64", "int64"), domain="positive"),
-    unary("sqrt", gg.sqrt, lambda x: np.sqrt(_float(x)), domain="positive"),
+    floating_unary("log", gg.log, np.log, dtypes=("float32", "float64", "int64"), domain="positive"),
+    floating_unary("sqrt", gg.sqrt, np.sqrt, domain="positive"),
     unary("abs", gg.abs, np.abs, dtypes=("float32", "float64", "int64")),
     unary("neg", lambda x: -x, np.negative, dtypes=("float32", "float64", "int64")),
     unary("relu", gg.relu, lambda x: np.maximum(x, 0), dtypes=("float32", "float64", "int64")),
-    unary("sigmoid", gg.sigmoid, lambda x: 1 / (1 + np.exp(-_float(x)))),
-    unary("tanh", gg.tanh, lambda x: np.tanh(_float(x))),
+    floating_unary("sigmoid", gg.sigmoid, lambda x: 1 / (1 + np.exp(-x))),
+    floating_unary("tanh", gg.tanh, np.tanh),
+    floating_unary("gelu", F.gelu, _gelu),
+    floating_unary("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), _gelu_tanh, names=("gelu",)),
+    floating_unary("silu", F.silu, lambda x: x / (1 + np.exp(-x))),
+    floating_unary("elu", F.elu, lambda x: np.where(x > 0, x, np.expm1(x))),
+    floating_unary("softplus", F.softplus, lambda x: np.log1p(np.exp(x))),
+    floating_unary("leaky_relu", lambda x: F.leaky_relu(x, 0.5), lambda x: np.where(x > 0, x, 0.5 * x)),
     Spec("clamp", st.tuples(tensors(("float32", "float64", "int64")), st.sampled_from([-1.0, None, 0]),
                             st.sampled_from([1.0, None, 2])),
          lambda x, lo, hi: gg.clamp(x, lo, hi),
@@ -441,6 +468,122 @@ SPECS += [
 ]
 
 
+# ------------------------------------------------------------------ the rest of the public ops
+
+def _squeeze_ref(x, d):
+    if d is None:   # every axis of length 1
+        return np.squeeze(x)
+    axis = _torch_dim(d, x)
+    return x if axis is None or x.shape[axis] != 1 else np.squeeze(x, axis)
+
+
+def _repeat_ref(x, sizes):
+    if len(sizes) < x.ndim or any(s < 0 for s in sizes):
+        raise ValueError("too few or negative repeat counts")
+    return np.tile(x, sizes)
+
+
+def _tile_ref(x, dims):
+    if any(s < 0 for s in dims):
+        raise ValueError("negative repeat count")
+    return np.tile(x, dims)
+
+
+def _unbind_ref(x, d):
+    axis = _torch_dim(d, x)
+    if axis is None:
+        raise ValueError("a 0-d tensor has no dimension to unbind")
+    return [np.take(x, i, axis=axis) for i in range(x.shape[axis])]
+
+
+def _split_ref(x, sizes, d):
+    axis = _torch_dim(d, x)
+    if axis is None or sum(sizes) != x.shape[axis]:
+        raise ValueError("sizes do not add up")
+    return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+
+
+def _norm_ref(x):
+    if x.dtype.kind != "f":
+        raise TypeError("not floating")
+    return np.sqrt((x.astype(np.float64) ** 2).sum()).astype(x.dtype)
+
+
+def _std_ref(x, axis, correction):
+    return np.sqrt(_var_ref(x, axis, correction))
+
+
+def _smooth_l1_ref(x, t):
+    if t.shape != x.shape or x.size == 0:
+        raise ValueError
+    d = np.abs(x - t)
+    return np.where(d < 1, 0.5 * d * d, d - 0.5).mean()
+
+
+def _mean_ref(x, axis, keepdims):
+    return _reduce("mean")(_float(x), axis, keepdims)
+
+
+rows = hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4)
+SPECS += [
+    Spec("mean_of_integers", st.tuples(tensors(("int64", "bool")), axes, st.booleans()),
+         lambda x, axis, keepdims: x.mean(axis=axis, keepdims=keepdims), _mean_ref, names=("mean",),
+         refuses=lambda *a: True, compare_dtype=True),   # of nothing: refused, as mean above
+    Spec("squeeze", st.tuples(tensors(), dims), lambda x, d: x.squeeze(d), _squeeze_ref),
+    Spec("repeat", st.tuples(tensors(), st.lists(st.integers(-1, 3), max_size=4).map(tuple)),
+         lambda x, s: x.repeat(*s) if s else x.repeat(s), _repeat_ref),
+    Spec("tile", st.tuples(tensors(), st.lists(st.integers(-1, 3), max_size=4).map(tuple)),
+         lambda x, s: gg.tile(x, s), _tile_ref),
+    Spec("bad_sizes", st.tuples(tensors(("float32",)), st.sampled_from(["a", 2.5, (1.0, 2), ("2",), None]),
+                                st.sampled_from(["tile", "repeat", "expand", "broadcast_to", "reshape", "view"])),
+         lambda x, s, op: getattr(x, op)(s), lambda *a: (_ for _ in ()).throw(TypeError()),
+         names=("tile", "repeat", "expand", "broadcast_to", "reshape", "view", "size")),
+    Spec("broadcast_to", st.tuples(tensors(), st.lists(st.integers(0, 4), max_size=4).map(tuple)),
+         lambda x, s: gg.broadcast_to(x, s), np.broadcast_to),
+    Spec("unbind", st.tuples(tensors(), st.integers(-4, 4)), lambda x, d: gg.unbind(x, d), _unbind_ref),
+    Spec("split", st.tuples(tensors(shape=rows), st.lists(st.integers(0, 3), min_size=1, max_size=3), st.integers(-3, 3)),
+         lambda x, s, d: gg.split(x, s, d), _split_ref),
+    Spec("norm", st.tuples(tensors(("float32", "float64", "int64"))), lambda x: gg.norm(x), _norm_ref),
+    Spec("std", st.tuples(tensors(("float32", "float64")), axes, st.sampled_from([0, 1])),
+         lambda x, axis, c: gg.std(x, axis, correction=c), _std_ref,
+         # a variance of fewer values than the correction: NaN, as _var_ref
+         refuses=lambda x, axis, c: False),
+    Spec("argmin", st.tuples(tensors(("float32", "int64")), st.one_of(st.none(), st.integers(-4, 4))),
+         lambda x, axis: x.argmin(axis=axis), lambda x, axis: np.argmin(x, axis=axis)),
+    Spec("smooth_l1_loss", st.tuples(tensors(("float32", "float64")), tensors(("float32",))),
+         lambda x, t: F.smooth_l1_loss(x, t), _smooth_l1_ref, refuses=lambda x, t: x.size == 0),
+    Spec("gather", st.tuples(tensors(("float32",), shape=small), st.integers(-3, 3), tensors(("int64",), shape=small)),
+         lambda x, d, i: gg.gather(x, d, i), _no_reference, refuses=_may_refuse),
+    Spec("take_along_axis", st.tuples(tensors(("float32",), shape=small), tensors(("int64", "float32"), shape=small),
+                                      st.integers(-3, 3)),
+         lambda x, i, d: gg.take_along_axis(x, i, d), _no_reference, refuses=_may_refuse),
+    Spec("unflatten", st.tuples(tensors(), dims, st.lists(st.integers(-2, 4), max_size=3).map(tuple)),
+         lambda x, d, s: x.unflatten(d, s), _no_reference, refuses=_may_refuse),
+    Spec("repeat_interleave", st.tuples(tensors(), st.one_of(st.integers(-1, 3), st.just("a")), st.one_of(st.none(), dims)),
+         lambda x, r, d: gg.repeat_interleave(x, r, d), _no_reference, refuses=_may_refuse),
+    Spec("linear", st.tuples(tensors(("float32", "int64"), shape=small), tensors(("float32",), shape=small),
+                             st.one_of(st.none(), tensors(("float32",), shape=small))),
+         lambda x, w, b: F.linear(x, w, b), _no_reference, refuses=_may_refuse),
+    Spec("conv1d", st.tuples(tensors(("float32", "int64"), shape=small), tensors(("float32",), shape=small),
+                             st.integers(-1, 2), st.integers(-1, 2)),
+         lambda x, w, stride, pad: F.conv1d(x, w, stride=stride, padding=pad), _no_reference, refuses=_may_refuse),
+    Spec("max_pool1d", st.tuples(tensors(("float32", "int64"), shape=small), st.integers(-1, 3), st.integers(-1, 2)),
+         lambda x, k, pad: F.max_pool1d(x, k, padding=pad), _no_reference, refuses=_may_refuse),
+    Spec("avg_pool1d", st.tuples(tensors(("float32", "int64"), shape=small), st.integers(-1, 3), st.integers(-1, 2)),
+         lambda x, k, pad: F.avg_pool1d(x, k, padding=pad), _no_reference, refuses=_may_refuse),
+    Spec("adaptive_avg_pool1d", st.tuples(tensors(("float32", "int64"), shape=small), st.one_of(st.integers(-1, 3), st.none())),
+         lambda x, o: F.adaptive_avg_pool1d(x, o), _no_reference, refuses=_may_refuse),
+    Spec("adaptive_avg_pool2d", st.tuples(tensors(("float32", "int64"), shape=small), st.one_of(st.integers(-1, 3), st.none())),
+         lambda x, o: F.adaptive_avg_pool2d(x, o), _no_reference, refuses=_may_refuse),
+    Spec("multi_margin_loss", st.tuples(tensors(("float32", "int64"), shape=small), tensors(("int64", "float32"), shape=small)),
+         lambda x, t: F.multi_margin_loss(x, t), _no_reference, refuses=_may_refuse),
+    Spec("hinge_loss", st.tuples(tensors(("float32", "int64"), shape=small), tensors(("int64", "float32"), shape=small)),
+         lambda x, t: F.hinge_loss(x, t), _no_reference, refuses=_may_refuse),
+    Spec("binary_cross_entropy", st.tuples(tensors(("float32", "int64"), domain="positive"), tensors(("float32",))),
+         lambda x, t: F.binary_cross_entropy(x, t), _no_reference, refuses=_may_refuse),
+]
+
+
 # ------------------------------------------------------------------ in place (issue 16)
 
 def _inplace_ref(ufunc):
@@ -511,6 +654,8 @@ def _check(spec, args):
         return
     got, want = _numpy(out), np.asarray(expected)
     assert got.shape == want.shape, f"{spec.name}: shape {got.shape}, expected {want.shape}"
+    assert not spec.compare_dtype or got.dtype == want.dtype, \
+        f"{spec.name} of {args[0].dtype}: dtype {got.dtype}, expected {want.dtype}"
     if not spec.compare_values:
         return
     tol = 1e-5 if "float32" in (str(got.dtype), str(want.dtype)) else 1e-9

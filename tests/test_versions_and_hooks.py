@@ -142,3 +142,50 @@ def test_a_hook_returning_the_wrong_shape_is_refused():
     x.register_hook(lambda g: gg.zeros(3, dtype="float64"))
     with pytest.raises(ValueError, match=r"hook returned shape \(3,\) for a gradient of shape \(2,\)"):
         (x * 1.0).sum().backward()
+
+
+def _hooked_run(make, modify):
+    """Tensor hooks (``register_hook`` on leaves and intermediates, post-accumulate hooks on the
+    leaves) over two backward passes of one graph; ``make(array)`` makes a leaf that requires
+    grad (gpugrad's or PyTorch's). Returns the events (tensor, kind, gradient) in call order and
+    the final ``.grad`` of each leaf."""
+    rng = np.random.default_rng(0)
+    a, b, c = (make(rng.standard_normal(s)) for s in [(3, 2), (3, 2), (2,)])
+    events = []
+
+    def values(g):
+        return np.array(g.detach().cpu().numpy() if hasattr(g, "cpu") else g.numpy())
+
+    def pre(name, k):
+        def hook(g):
+            events.append((name, "pre", values(g)))
+            return g * k if modify else None
+        return hook
+
+    def post(name):
+        return lambda t: events.append((name, "post", values(t.grad)))
+
+    for name, t in (("a", a), ("b", b), ("c", c)):
+        t.register_hook(pre(name, 2.0))
+        t.register_post_accumulate_grad_hook(post(name))
+    h = a * b
+    h.register_hook(pre("h", 3.0))
+    u = h + c                         # c is broadcast: its gradient is a sum
+    u.register_hook(pre("u", 0.5))
+    v = (u * u).sum() + (a * c).sum()  # a and c used twice: their hooks see the totals
+    v.backward(retain_graph=True)
+    v.backward()                       # the second pass accumulates into .grad
+    return events, [values(t.grad) for t in (a, b, c)]
+
+
+@pytest.mark.parametrize("modify", [False, True], ids=["observe", "modify"])
+def test_tensor_hooks_order_and_gradients_match_pytorch(device, modify):
+    torch = pytest.importorskip("torch")
+    ours = _hooked_run(lambda a: gg.tensor(a, device=device, requires_grad=True), modify)
+    theirs = _hooked_run(lambda a: torch.tensor(a, requires_grad=True), modify)
+    assert [e[:2] for e in ours[0]] == [e[:2] for e in theirs[0]]
+    assert len(ours[0]) == 16
+    for mine, want in zip(ours[0], theirs[0]):
+        np.testing.assert_allclose(mine[2], want[2], rtol=1e-12, err_msg=str(mine[:2]))
+    for mine, want in zip(ours[1], theirs[1]):
+        np.testing.assert_allclose(mine, want, rtol=1e-12)

@@ -9,22 +9,13 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Op
+from ..creation import size_args
 from ..tensor import Tensor
 from .axes import axis_arg
 from .broadcast import broadcast_to
 from .shape import Concatenate, Stack, getitem, normalize_axis, reshape
 
 __all__ = ["squeeze", "unsqueeze", "flip", "repeat", "tile", "repeat_interleave", "expand", "split", "chunk", "unbind"]
-
-
-def _sizes(sizes):
-    """``f(2, 3)`` and ``f((2, 3))`` alike, as PyTorch's size arguments."""
-    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
-        sizes = tuple(sizes[0])
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
-            raise TypeError(f"sizes must be ints, got {sizes!r}")
-    return tuple(int(s) for s in sizes)
 
 
 class Flip(Op):
@@ -74,8 +65,11 @@ def squeeze(x, axis=None, *, dim=None):
     if dim is None:
         axes = range(x.ndim)
     else:
+        if not isinstance(dim, (int, np.integer, tuple, list)) or isinstance(dim, bool):
+            raise TypeError(f"squeeze: dim must be an int or a tuple of ints, got {dim!r}")
         dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-        axes = {normalize_axis(d, x.ndim, "squeeze") for d in dims} if x.ndim else ()
+        axes = {normalize_axis(d, x.ndim, "squeeze") for d in dims}
+        axes = axes if x.ndim else ()
     drop = {a for a in axes if x.shape[a] == 1}
     if not drop:
         return x
@@ -111,7 +105,7 @@ def _replicate(x, reps, inner):
 def repeat(x, *sizes):
     """PyTorch's ``repeat``: x tiled ``sizes[i]`` times along axis i (NumPy's ``tile``);
     ``len(sizes)`` may exceed x's dimensions, which adds leading axes."""
-    sizes = _sizes(sizes)
+    sizes = size_args("repeat", sizes, negative=True)
     if len(sizes) < x.ndim:
         raise ValueError(f"repeat: {len(sizes)} repeat counts {sizes} for a tensor of shape "
                          f"{x.shape}: give at least one per dimension")
@@ -123,7 +117,7 @@ def repeat(x, *sizes):
 
 def tile(x, dims):
     """``torch.tile`` / ``np.tile``: as :func:`repeat`, with missing leading counts taken as 1."""
-    dims = _sizes((dims,))
+    dims = size_args("tile", (dims,))
     return repeat(x, (1,) * (x.ndim - len(dims)) + dims)
 
 
@@ -136,6 +130,9 @@ def repeat_interleave(x, repeats, dim=None, *, axis=None):
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
     axis = normalize_axis(dim, x.ndim, "repeat_interleave")
+    if x.ndim == 0:
+        raise IndexError(f"repeat_interleave: a 0-d tensor has no dimension {dim} to repeat along "
+                         "(dim=None repeats its one element)")
     if isinstance(repeats, (int, np.integer)) and not isinstance(repeats, bool):
         if repeats < 0:
             raise ValueError(f"repeat_interleave: repeats must be >= 0, got {repeats}")
@@ -153,7 +150,7 @@ def repeat_interleave(x, repeats, dim=None, *, axis=None):
 def expand(x, *sizes):
     """PyTorch's ``expand``: x broadcast to ``sizes`` (a view); -1 keeps an axis' size, and
     new axes may be added in front."""
-    sizes = _sizes(sizes)
+    sizes = size_args("expand", sizes, negative=True)
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: {len(sizes)} sizes {sizes} for a tensor of shape {x.shape}: "
@@ -199,11 +196,14 @@ def split(x, split_size_or_sections, dim=0, *, axis=None):
         if sections <= 0 and n:
             raise ValueError(f"split: split_size must be positive, got {sections}")
         sizes = [min(sections, n - i) for i in range(0, n, sections)] if n else [0]
-    else:
-        sizes = [int(s) for s in sections]
+    elif isinstance(sections, (tuple, list)):
+        sizes = list(size_args("split", (tuple(sections),), negative=True))
         if sum(sizes) != n or any(s < 0 for s in sizes):
             raise ValueError(f"split: sizes {sizes} do not add up to dimension {dim} of size {n} "
                              f"of a tensor of shape {x.shape}")
+    else:
+        raise TypeError(f"split: split_size_or_sections must be an int or a list of ints, got "
+                        f"{sections!r} ({type(sections).__name__})")
     if len(sizes) == 1:
         return (x,)                                    # one piece: the tensor itself
     return Split(axis, tuple(sizes))(x)
@@ -226,6 +226,8 @@ def unbind(x, dim=0, *, axis=None):
     """PyTorch's unbind: the tuple of x's slices along ``dim`` (``axis``), each without that
     axis: views sharing x's version."""
     axis = normalize_axis(dim if axis is None else axis, x.ndim, "unbind")
+    if x.ndim == 0:
+        raise IndexError("unbind: a 0-d tensor has no dimension to unbind")
     if x.shape[axis] == 0:
         return ()
     ys = Unbind(axis)(x)

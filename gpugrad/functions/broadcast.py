@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .. import backend, kernels
 from ..autograd import Op
+from ..creation import size_args
 from ..tensor import Tensor
 
 __all__ = ["broadcast_to", "sum_to", "BroadcastTo", "SumTo"]
@@ -64,7 +65,8 @@ class BroadcastTo(Op):
         self.x_shape = x.shape
         try:
             return backend.array_module(x).broadcast_to(x, self.shape)
-        except ValueError:
+        except (ValueError, TypeError):
+            size_args("broadcast_to", self.shape)   # a size that is not an int: TypeError
             raise ValueError(f"broadcast_to: cannot broadcast shape {tuple(x.shape)} to "
                              f"{self.shape}") from None
 
@@ -83,6 +85,10 @@ def sum_to(g, shape):
 
 def broadcast_to(x, shape):
     """``x`` (an array or a Tensor) broadcast to ``shape``; ``x`` itself when it has it."""
-    if x.shape == tuple(shape):
+    try:
+        shape = tuple(shape)
+    except TypeError:                       # one size (an int), or not a size at all
+        shape = size_args("broadcast_to", (shape,))
+    if x.shape == shape:
         return x
     return BroadcastTo(shape).apply(x)

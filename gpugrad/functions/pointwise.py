@@ -12,17 +12,21 @@ import math
 from .. import kernels
 from ..autograd import Op, array_of
 from .arithmetic import Exp
+from .promotion import as_floating
 
 __all__ = ["gelu", "silu", "elu", "softplus", "leaky_relu"]
 
 
 class Pointwise(Op):
-    """y = f(x) for the activation ``name`` with parameters (a, b): dx = dy f'(x), fused."""
+    """y = f(x) for the activation ``name`` with parameters (a, b): dx = dy f'(x), fused.
+    Integer and bool inputs are promoted to the default float dtype first, as exp and sigmoid
+    promote them (the arithmetic of these activations is not closed over the integers)."""
 
     def __init__(self, name, a=0.0, b=0.0):
         self.name, self.a, self.b = name, a, b
 
     def forward(self, x):
+        x = as_floating(x)
         self.save_for_backward(x)
         return kernels.pointwise_fwd(self.name, x, self.a, self.b)
 

@@ -298,9 +298,16 @@ def _averaging_matrix(size, out, like):
 def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     """PyTorch's ``F.adaptive_avg_pool2d`` on (N, C, H, W) or (C, H, W): ``output_size`` an int,
     or a pair whose None entries keep the input's size."""
-    x, back = _planes("adaptive_avg_pool2d", input, 2)
+    return _adaptive_avg_pool("adaptive_avg_pool2d", input, output_size, 2)
+
+
+def _adaptive_avg_pool(name, input, output_size, spatial):  # noqa: A002
+    x, back = _planes(name, input, spatial)
     H, W = x.shape[-2:]
-    oh, ow = _adaptive_sizes("adaptive_avg_pool2d", output_size, (H, W))
+    if H == 0 or W == 0:
+        raise ValueError(f"{name}: the input of shape {tuple(input.shape)} is empty along a "
+                         f"pooled dimension: there is nothing to average")
+    oh, ow = _adaptive_sizes(name, output_size if spatial == 2 else (1, output_size), (H, W))
     if H % oh == 0 and W % ow == 0:   # equal bins: a mean over blocks
         n, c = x.shape[:2]
         y = x.reshape(n, c, oh, H // oh, ow, W // ow).mean(axis=(3, 5))
@@ -314,5 +321,6 @@ def adaptive_avg_pool1d(input, output_size):  # noqa: A002
     size = output_size[0] if isinstance(output_size, (tuple, list)) and len(output_size) == 1 else output_size
     if isinstance(size, (tuple, list)):
         raise ValueError(f"adaptive_avg_pool1d: output_size must be an int, got {output_size!r}")
-    x, back = _planes("adaptive_avg_pool1d", input, 1)
-    return back(adaptive_avg_pool2d(x, (1, size)))
+    if size is None or isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"adaptive_avg_pool1d: output_size must be an int, got {output_size!r}")
+    return _adaptive_avg_pool("adaptive_avg_pool1d", input, size, 1)

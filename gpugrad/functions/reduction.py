@@ -22,6 +22,7 @@ from .arithmetic import Abs, Exp
 from .arrange import Flip
 from .axes import axis_arg, keepdims_arg, keepdims_shape, reduction_axes
 from .broadcast import broadcast_to
+from .promotion import as_floating
 
 __all__ = ["sum", "mean", "max", "min", "var", "std", "logsumexp", "norm", "cumsum", "argmax",
            "argmin", "any", "all"]
@@ -59,7 +60,8 @@ class Sum(_Reduction):
 
 
 class Mean(_Reduction):
-    """y = (1/n) Σ x over axes: dx = dy / n, broadcast back."""
+    """y = (1/n) Σ x over axes: dx = dy / n, broadcast back. Integer and bool tensors give the
+    default float dtype, as ``/`` does (NumPy's mean would give float64)."""
 
     name = "mean"
 
@@ -68,7 +70,7 @@ class Mean(_Reduction):
         if self.n == 0:
             raise ValueError(f"mean: the mean over an empty axis of a tensor of shape "
                              f"{tuple(x.shape)} is undefined")
-        return x.mean(axis=self.axes, keepdims=self.keepdims)
+        return as_floating(x).mean(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
         return broadcast_to(self._kept(gy / self.n), self.x_shape)
@@ -109,15 +111,16 @@ class Var(_Reduction):
 
     name = "var"
 
-    def __init__(self, axis, keepdims, correction):
+    def __init__(self, axis, keepdims, correction, name="var"):
         super().__init__(axis, keepdims)
         self.correction = correction
+        self.name = name   # what errors and warnings call it: var, or std (√ of this op)
 
     def forward(self, x):
         self._setup(x)
         self.dof = builtins.max(self.n - self.correction, 0)
         if self.dof == 0:
-            warnings.warn(f"var: degrees of freedom is <= 0 ({self.n} values, correction "
+            warnings.warn(f"{self.name}: degrees of freedom is <= 0 ({self.n} values, correction "
                           f"{self.correction}): the result is inf or nan", RuntimeWarning, stacklevel=4)
         self.save_for_backward(x)
         with np.errstate(divide="ignore", invalid="ignore"):   # no values: NaN, as PyTorch
@@ -267,15 +270,18 @@ def var(x, axis=None, *, correction=None, keepdims=False, dim=None, keepdim=None
     """The variance over ``axis``: Σ (x - mean)² / (n - correction). ``correction=1`` (the
     default, PyTorch's) is the unbiased estimate; ``unbiased=False`` or NumPy's ``ddof=0``
     say correction 0."""
-    return _reduce(Var, "var", _floating("var", x), axis, keepdims, dim, keepdim,
-                   _correction("var", correction, unbiased, ddof))
+    return _variance("var", x, axis, correction, keepdims, dim, keepdim, unbiased, ddof)
 
 
 def std(x, axis=None, *, correction=None, keepdims=False, dim=None, keepdim=None,
         unbiased=None, ddof=None):
     """The standard deviation over ``axis``: √var (same arguments as :func:`var`)."""
-    return var(x, axis, correction=_correction("std", correction, unbiased, ddof),
-               keepdims=keepdims, dim=dim, keepdim=keepdim).sqrt()
+    return _variance("std", x, axis, correction, keepdims, dim, keepdim, unbiased, ddof).sqrt()
+
+
+def _variance(op, x, axis, correction, keepdims, dim, keepdim, unbiased, ddof):
+    return _reduce(Var, op, _floating(op, x), axis, keepdims, dim, keepdim,
+                   _correction(op, correction, unbiased, ddof), op)
 
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Op
+from ..creation import size_args
 from ..tensor import Tensor, bounds_in_dtype, wrap
 from .promotion import result_dtype
 
@@ -217,10 +218,7 @@ def _compose(first, then):
 
 
 def reshape(x, shape):
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    for s in shape:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
-            raise TypeError(f"reshape: sizes must be ints, got {s!r} ({type(s).__name__}) in {shape}")
+    shape = size_args("reshape", (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape), negative=True)
     return _as_view(_keep_bounds(Reshape(shape)(x), x), x, lambda t: reshape(t, shape))
 
 
@@ -278,7 +276,7 @@ def flatten(x, start_dim=0, end_dim=-1):
 def unflatten(x, dim, sizes):
     """PyTorch's unflatten: axis ``dim`` split into ``sizes`` (one of them may be -1)."""
     axis = normalize_axis(dim, x.ndim, "unflatten")
-    sizes = tuple(int(s) for s in sizes)
+    sizes = size_args("unflatten", (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(sizes), negative=True)
     if not sizes:
         raise ValueError("unflatten: sizes must not be empty")
     length = x.shape[axis] if x.ndim else 1

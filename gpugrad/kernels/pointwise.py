@@ -33,6 +33,7 @@ def pointwise_fwd(name, x, a=0.0, b=0.0):
     """``y = f(x)`` elementwise for the activation ``name`` (a key of POINTWISE_CODES)."""
     code = _code(name)
     if backend.array_module(x) is np:
+        check_floating(f"pointwise_fwd ({name})", x)
         with np.errstate(over="ignore"):
             return np.asarray(_FORWARD[name](x, x.dtype.type(a), x.dtype.type(b)))
     return _launch("pointwise_fwd", code, a, b, x)
@@ -42,6 +43,7 @@ def pointwise_bwd(name, x, gy, a=0.0, b=0.0):
     """``dx = dy f'(x)`` elementwise, from the forward's input x."""
     code = _code(name)
     if backend.array_module(x) is np:
+        check_floating(f"pointwise_bwd ({name})", x, gy)
         with np.errstate(over="ignore", invalid="ignore"):
             return np.asarray(_BACKWARD[name](x, gy, x.dtype.type(a), x.dtype.type(b)))
     return _launch("pointwise_bwd", code, a, b, x, gy)
