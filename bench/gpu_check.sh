@@ -10,6 +10,9 @@
 #            bench/test_gpu_step.py --benchmark-only -m gpu)
 #   sweep    the batch-size comparison on cuda (python -m bench --device cuda --quick; SWEEP=full
 #            for every batch size from 64 to 32768)
+#   layers   the layer benchmarks beside PyTorch (cuDNN) on cuda: Conv2d, BatchNorm2d, Dropout and
+#            the CNN step (bench.cnn), LayerNorm and Embedding (bench.layers), an LSTM layer
+#            (bench.lstm), the Hessian-vector product (bench.hvp)
 #   train    gpugrad-train on Fashion-MNIST (784-512-256-10, EPOCHS=10) on cuda
 #
 # First it checks what the chosen stages need (CuPy with a usable GPU, pytest, pytest-benchmark,
@@ -27,7 +30,7 @@ root=$PWD
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 export MPLBACKEND=Agg
 limit=${STAGE_TIMEOUT:-540}
-all_stages=(tests tour kernels sweep train)
+all_stages=(tests tour kernels sweep layers train)
 stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=("${all_stages[@]}")
 for stage in "${stages[@]}"; do
@@ -55,6 +58,7 @@ fashion_dir() {
 modules="gpugrad cupy"
 wants tests && modules="$modules pytest"
 wants kernels && modules="$modules pytest pytest_benchmark"
+wants layers && modules="$modules torch threadpoolctl"
 wants train && modules="$modules tqdm matplotlib"
 environment=$(python - $modules <<'EOF' 2>&1
 import importlib.util, sys
@@ -125,6 +129,13 @@ stage_sweep() {
     python -m bench --device cuda --out "$out/sweep" --no-progress $quick
 }
 
+stage_layers() {
+    python -m bench.cnn --device cuda --out "$out/cnn" &&
+        python -m bench.layers --device cuda &&
+        python -m bench.lstm --device cuda &&
+        python -m bench.hvp --device cuda --batch-sizes 64,512,4096
+}
+
 stage_train() {
     rm -rf "$out/train"
     python -m gpugrad.train --dataset fashion-mnist --data-dir "$data" --hidden 512,256 \
@@ -138,13 +149,14 @@ result_of() {
         tests | kernels) grep -E "[0-9]+ (passed|failed|error)" "$log" | tail -n 1 ;;
         tour) tail -n 1 "$log" ;;
         sweep) [ -f "$out/sweep/results.md" ] && echo "table in $out/sweep/results.md" ;;
+        layers) grep -E "^(conv2d|cnn_step) " "$log" | awk '{printf "%s %s/torch, ", $1, $NF}' ;;
         train) python -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"test accuracy {100*d['final_test_accuracy']:.2f}% after {len(d['epochs'])} epochs, {d['wall_time_s']:.0f} s\")" \
                    "$out/train/metrics.json" 2>/dev/null ;;
     esac
 }
 
 export out root data=${data:-}
-export -f stage_tests stage_tour stage_kernels stage_sweep stage_train
+export -f stage_tests stage_tour stage_kernels stage_sweep stage_layers stage_train
 failed=0
 summary=()
 for stage in "${stages[@]}"; do
