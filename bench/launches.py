@@ -1,11 +1,12 @@
 """Device launches per training step: ``python -m bench.launches``.
 
 Counts what one step of the 784-1024-1024-10 ReLU MLP (softmax cross-entropy; SGD with
-momentum, and Adam) puts on the GPU, by kind: gpugrad's own kernels (RawKernels and
+momentum, Adam, and Adam with ``capturable=True``) puts on the GPU, by kind: gpugrad's own kernels (RawKernels and
 ElementwiseKernels), and the CuPy routines that launch one (ufuncs, reductions, matmuls through
 cuBLAS, copies, fills). The optimizer's launches are counted both ways: with the multi-tensor
-updates ``Optimizer.step`` uses, and one launch per parameter as before them; and the SGD step
-captured as one CUDA graph (``gg.cuda.graphed``), whose replay is one launch.
+updates ``Optimizer.step`` uses, and one launch per parameter as before them; and the SGD and
+capturable-Adam steps captured as one CUDA graph (``gg.cuda.graphed``), whose replay is one
+launch.
 
 The count needs no GPU: it runs the step on the CuPy stand-in of the test suite
 (``tests/fake_cupy``, which records every launch and runs the kernels' host-compiled
@@ -37,8 +38,7 @@ def count(optimizer: str, batch: int, multi_tensor: bool) -> dict:
     from gpugrad.train import train_step
 
     model = gpugrad_model("cuda")
-    opt = (gg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9) if optimizer == "sgd"
-           else gg.optim.Adam(model.parameters(), lr=1e-3))
+    opt = _optimizer(gg, optimizer, model)
     xb, yb = make_batch(batch)
     x, y = gg.tensor(xb, device="cuda"), gg.tensor(yb, device="cuda")
     batched = kernels.multi_tensor_updates     # what Optimizer.step enters
@@ -51,7 +51,8 @@ def count(optimizer: str, batch: int, multi_tensor: bool) -> dict:
     finally:
         kernels.multi_tensor_updates = batched
     stats = _standin.STATS
-    optimizer_kernels = [n for n in stats["raw_launches"] + stats["ew_launches"] if "_step" in n]
+    optimizer_kernels = [n for n in stats["raw_launches"] + stats["ew_launches"]
+                         if "_step" in n or "_count" in n]
     kinds = collections.Counter(stats["lib_launches"])
     return {"gpugrad kernels": len(stats["raw_launches"]) + len(stats["ew_launches"]),
             "of which optimizer": len(optimizer_kernels),
@@ -65,8 +66,14 @@ def count(optimizer: str, batch: int, multi_tensor: bool) -> dict:
             "batch": batch}
 
 
-def count_graphed(batch: int) -> dict:
-    """What one replay of the SGD step captured as a CUDA graph launches (stand-in)."""
+def _optimizer(gg, name, model):
+    if name == "sgd":
+        return gg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return gg.optim.Adam(model.parameters(), lr=1e-3, capturable=name == "adam (capturable)")
+
+
+def count_graphed(batch: int, optimizer: str) -> dict:
+    """What one replay of the step captured as a CUDA graph launches (stand-in)."""
     from cupy import _standin
 
     import gpugrad as gg
@@ -74,7 +81,7 @@ def count_graphed(batch: int) -> dict:
     from gpugrad.train import train_step
 
     model = gpugrad_model("cuda")
-    opt = gg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    opt = _optimizer(gg, optimizer, model)
     step = gg.cuda.graphed(lambda x, y: train_step(model, opt, x, y), make_batch(batch))
     xb, yb = (gg.tensor(a, device="cuda") for a in make_batch(batch, seed=1))
     _standin.reset_stats()
@@ -88,8 +95,9 @@ def count_graphed(batch: int) -> dict:
 
 def _child(args) -> int:
     rows = [dict(optimizer=o, multi_tensor=m, **count(o, args.batch, m))
-            for o in ("sgd", "adam") for m in (True, False)]
-    print(json.dumps({"rows": rows, "graph": count_graphed(args.batch)}))
+            for o in ("sgd", "adam", "adam (capturable)") for m in (True, False)]
+    graphs = {o: count_graphed(args.batch, o) for o in ("sgd", "adam (capturable)")}
+    print(json.dumps({"rows": rows, "graphs": graphs}))
     return 0
 
 
@@ -109,7 +117,7 @@ def main(argv=None) -> int:
         sys.stderr.write(out.stderr)
         return out.returncode
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    rows, graph = result["rows"], result["graph"]
+    rows, graphs = result["rows"], result["graphs"]
     print(f"Launches per training step, 784-1024-1024-10 MLP, batch {args.batch} "
           "(counted on the CuPy stand-in)\n")
     print("| optimizer | updates | gpugrad kernels | (optimizer) | CuPy routines | (matmul) "
@@ -123,10 +131,11 @@ def main(argv=None) -> int:
     print(f"\n{first['parameters']} parameters. CuPy routines of the SGD step: "
           + ", ".join(f"{k} {v}" for k, v in first["routines"].items()))
     print("gpugrad kernels: " + ", ".join(first["kernels"]))
-    print(f"\nThe SGD step captured as one CUDA graph (gg.cuda.graphed), per step: "
-          f"{graph['graph launches']} graph launch, {graph['kernels from Python']} kernels "
-          f"launched from Python, {graph['copies into the static inputs']} copies into the static "
-          f"inputs, {graph['host syncs']} host syncs")
+    for name, graph in graphs.items():
+        print(f"\nThe {name} step captured as one CUDA graph (gg.cuda.graphed), per step: "
+              f"{graph['graph launches']} graph launch, {graph['kernels from Python']} kernels "
+              f"launched from Python, {graph['copies into the static inputs']} copies into the "
+              f"static inputs, {graph['host syncs']} host syncs")
     return 0
 
 

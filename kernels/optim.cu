@@ -17,6 +17,16 @@
 //   adam_step_S(T* p, const T* g, T* m, T* v, T* v_max, long long n, T step_size, T beta1,
 //               T one_minus_beta1, T beta2, T one_minus_beta2, T bias_correction2_sqrt,
 //               T eps, T weight_decay, T param_scale, int amsgrad, int maximize)  (D = 5)
+//   adam_step_dev_S(T* p, const T* g, T* m, T* v, T* v_max, const T* step, long long n,
+//                   double lr, double beta1_d, double beta2_d, T beta1, T one_minus_beta1,
+//                   T beta2, T one_minus_beta2, T eps, T weight_decay, T param_scale,
+//                   int amsgrad, int maximize)                                    (D = 6)
+//       capturable Adam: the step count is the one-element array `step` (already counted
+//       for this step by adam_count), and the bias corrections come from it; in the list
+//       of the _multi kernel, array 5 of each parameter is its step (one element, no offset).
+//   adam_count_S(T* step) / adam_count_list_S(gg::TensorList<6> list)
+//       step += 1 for one step count / for the step (array 5) of every parameter of `list`;
+//       launch with one block of 64 threads.
 //   rmsprop_step_S(T* p, const T* g, T* square_avg, T* grad_avg, T* buf, long long n, T lr,
 //                  T alpha, T one_minus_alpha, T eps, T weight_decay, T momentum,
 //                  int centered, int use_momentum, int maximize)                  (D = 5)
@@ -71,6 +81,23 @@ __device__ __forceinline__ void adam_apply(long long tid, long long threads, lon
                                          bias_correction2_sqrt, eps, weight_decay, param_scale,
                                          amsgrad != 0, maximize != 0);
                      });
+}
+
+// Capturable Adam: the bias corrections from the step count on the device, then adam_apply.
+template <typename T>
+__device__ __forceinline__ void adam_dev_apply(long long tid, long long threads, long long n,
+                                               T* p, const T* g, T* m, T* v, T* v_max,
+                                               const T* step, double lr, double beta1_d,
+                                               double beta2_d, T beta1, T one_minus_beta1,
+                                               T beta2, T one_minus_beta2, T eps,
+                                               T weight_decay, T param_scale, int amsgrad,
+                                               int maximize) {
+    T step_size, bias_correction2_sqrt;
+    gg::adam_bias_corrections<T>((double)*step, lr, beta1_d, beta2_d, step_size,
+                                 bias_correction2_sqrt);
+    adam_apply<T>(tid, threads, n, p, g, m, v, v_max, step_size, beta1, one_minus_beta1, beta2,
+                  one_minus_beta2, bias_correction2_sqrt, eps, weight_decay, param_scale,
+                  amsgrad, maximize);
 }
 
 template <typename T>
@@ -136,6 +163,34 @@ __device__ __forceinline__ void adagrad_apply(long long tid, long long threads, 
                       GG_ARRAY(T, 2), GG_ARRAY(T, 3), GG_ARRAY(T, 4), step_size,             \
                       beta1, one_minus_beta1, beta2, one_minus_beta2, bias_correction2_sqrt, \
                       eps, weight_decay, param_scale, amsgrad, maximize);                    \
+    }                                                                                        \
+    extern "C" __global__ void __launch_bounds__(256) adam_step_dev_##S(                     \
+        T* p, const T* g, T* m, T* v, T* v_max, const T* step, long long n, double lr,       \
+        double beta1_d, double beta2_d, T beta1, T one_minus_beta1, T beta2,                 \
+        T one_minus_beta2, T eps, T weight_decay, T param_scale, int amsgrad, int maximize) { \
+        adam_dev_apply<T>(GG_WHOLE_GRID, n, p, g, m, v, v_max, step, lr, beta1_d, beta2_d,   \
+                          beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, \
+                          param_scale, amsgrad, maximize);                                   \
+    }                                                                                        \
+    extern "C" __global__ void __launch_bounds__(256) adam_step_dev_multi_##S(               \
+        gg::TensorList<6> list, double lr, double beta1_d, double beta2_d, T beta1,          \
+        T one_minus_beta1, T beta2, T one_minus_beta2, T eps, T weight_decay, T param_scale, \
+        int amsgrad, int maximize) {                                                         \
+        GG_ONE_BLOCK(6)                                                                      \
+        adam_dev_apply<T>(threadIdx.x, blockDim.x, len, GG_ARRAY(T, 0), GG_ARRAY(T, 1),      \
+                          GG_ARRAY(T, 2), GG_ARRAY(T, 3), GG_ARRAY(T, 4),                    \
+                          reinterpret_cast<const T*>(list.ptr[5][t]), lr, beta1_d, beta2_d,  \
+                          beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, \
+                          param_scale, amsgrad, maximize);                                   \
+    }                                                                                        \
+    extern "C" __global__ void __launch_bounds__(256) adam_count_##S(T* step) {              \
+        if (gg::global_thread_id() == 0) *step += T(1);                                      \
+    }                                                                                        \
+    extern "C" __global__ void __launch_bounds__(256) adam_count_list_##S(                   \
+        gg::TensorList<6> list) {                                                            \
+        const long long threads = gg::global_thread_count();                                 \
+        for (long long i = gg::global_thread_id(); i < list.count; i += threads)             \
+            *reinterpret_cast<T*>(list.ptr[5][i]) += T(1);                                   \
     }                                                                                        \
     extern "C" __global__ void __launch_bounds__(256) rmsprop_step_##S(                      \
         T* p, const T* g, T* square_avg, T* grad_avg, T* buf, long long n, T lr, T alpha,    \

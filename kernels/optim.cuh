@@ -63,6 +63,17 @@ GG_HD void adam_update(T& p, T g, T& m, T& v, T& v_max, T step_size, T beta1, T 
     p = p - step_size * (m / denom);
 }
 
+// Capturable Adam (its steps replayed by a CUDA graph): the step count t lives on the device,
+// and the two scalars above that depend on it are computed where the update runs, in double
+// and then rounded to T, as adam_step computes them on the host:
+//   step_size = lr / (1 - beta1^t),  bias_correction2_sqrt = sqrt(1 - beta2^t).
+template <typename T>
+GG_HD void adam_bias_corrections(double t, double lr, double beta1, double beta2, T& step_size,
+                                 T& bias_correction2_sqrt) {
+    step_size = T(lr / (1.0 - pow(beta1, t)));
+    bias_correction2_sqrt = T(sqrt(1.0 - pow(beta2, t)));
+}
+
 // One RMSprop step on one element (torch.optim.RMSprop): square_avg always, grad_avg when
 // centered and buf with momentum are updated in place (neither is touched otherwise):
 //   g = -g                                        (if maximize)

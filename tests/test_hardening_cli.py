@@ -230,7 +230,8 @@ def _set(*keys, value):
     (_set("optimizer", "param_groups", 0, "lr", value="fast"), ["invalid lr 'fast'"]),
     (_set("optimizer", "param_groups", 0, "betas", value=[0.9, 1.5]), ["invalid betas (0.9, 1.5)"]),
     (_set("optimizer", "param_groups", 0, "eps", value=0), ["invalid eps 0"]),
-    (_set("optimizer", "param_groups", 0, "capturable", value=True), ["capturable=True is not supported"]),
+    (_set("optimizer", "param_groups", 0, "differentiable", value=True), ["differentiable=True is not supported"]),
+    (_set("optimizer", "param_groups", 0, "capturable", value="yes"), ["capturable must be True or False"]),
     (_set("optimizer", "param_groups", 0, "params", 0, value=float("inf")), ["malformed optimizer state"]),
     (_set("parameters", 0, 1, 0, value=float("inf")), ["malformed metadata", "'parameters' list"]),
 ])

@@ -336,6 +336,54 @@ def test_multi_tensor_updates_match_twins(cp, paths, dtype, case):
             assert_close(dst[name], a, dtype, cp)
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_capturable_adam_counts_on_the_device_and_matches_the_twin(cp, paths, dtype, amsgrad):
+    """adam_step_dev: the step count a 0-d device array that the update counts and reads. 55
+    parameters in multi_tensor_updates() take a count launch and an update launch per list of
+    48 (four launches), one alone two (count, update); each step equals the twin's adam_step at
+    that step count, and a strided parameter is refused by name."""
+    rng = np.random.default_rng(5)
+    sizes = [MULTI_SIZES[i % len(MULTI_SIZES)] for i in range(K.optim.LIST_MAX + 7)]
+    host = [random(rng, n, dtype) for n in sizes]
+    states = [[np.zeros(n, dtype) for _ in range(3)] for n in sizes]
+    dev = [cp.asarray(p) for p in host]
+    dev_states = [[cp.zeros(n, dtype) for _ in range(3)] for n in sizes]
+    steps = [cp.zeros((), dtype) for _ in sizes]
+    for t in range(1, 4):
+        grads = [random(rng, n, dtype) for n in sizes]
+        paths.clear()
+        with K.multi_tensor_updates():
+            for p, g, (m, v, vm), step in zip(dev, grads, dev_states, steps):
+                K.adam_step_dev(p, cp.asarray(g), m, v, step, 1e-2, 0.9, 0.99, 1e-8, 0.01,
+                                v_max=vm if amsgrad else None, decoupled_weight_decay=True)
+        assert [name for _, name in paths] == [f"adam_count_list_{suffix(dtype)}",
+                                               f"adam_step_dev_multi_{suffix(dtype)}"] * 2, paths
+        paths.clear()
+        K.adam_step_dev(dev[0], cp.asarray(grads[0]), *dev_states[0][:2], steps[0], 0.0, 0.9,
+                        0.99, 1e-8, 0.0, v_max=dev_states[0][2] if amsgrad else None)   # lr 0: only counts
+        assert [name for _, name in paths][:1] == [f"adam_count_{suffix(dtype)}"], paths
+        for i, (p, g, (m, v, vm)) in enumerate(zip(host, grads, states)):   # parameter 0: twice
+            K.adam_step(p, g, m, v, 1e-2, 0.9, 0.99, 1e-8, 0.01, 2 * t - 1 if i == 0 else t,
+                        v_max=vm if amsgrad else None, decoupled_weight_decay=True)
+        K.adam_step(host[0], grads[0], *states[0][:2], 0.0, 0.9, 0.99, 1e-8, 0.0, 2 * t,
+                    v_max=states[0][2] if amsgrad else None)
+        for step, want in zip(steps, [2 * t] + [t] * (len(sizes) - 1)):
+            assert float(cp.asnumpy(step)) == want
+    for p, q, st, hst in zip(dev, host, dev_states, states):
+        assert_close(p, q, dtype, cp)
+        for a, b in zip(st, hst):
+            assert_close(a, b, dtype, cp)
+    strided = to_device(cp, host[1], "strided")
+    with pytest.raises(TypeError, match="adam_step_dev: capturable Adam on CUDA needs C-contiguous"):
+        K.adam_step_dev(strided, strided, strided, strided, cp.zeros((), dtype), 1e-2, 0.9, 0.99,
+                        1e-8, 0.0)
+
+
+def suffix(dtype):
+    return "f32" if np.dtype(dtype) == np.float32 else "f64"
+
+
 def test_updates_run_from_any_thread(cp):
     """The queue of multi_tensor_updates() is per thread: an update from another thread (grad
     mode and training loops may run there) launches at once, or queues in that thread's block."""

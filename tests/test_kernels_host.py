@@ -258,6 +258,19 @@ extern "C" void adam_step_##S(T* p, const T* g, T* m, T* v, T* v_max, long long 
         if (amsgrad) v_max[i] = vm;                                                          \
     }                                                                                        \
 }                                                                                            \
+extern "C" void adam_step_dev_##S(T* p, const T* g, T* m, T* v, T* v_max, const T* step,    \
+                                  long long n, double lr, double beta1_d, double beta2_d,    \
+                                  T beta1, T one_minus_beta1, T beta2, T one_minus_beta2,    \
+                                  T eps, T weight_decay, T param_scale, int amsgrad,         \
+                                  int maximize) {                                            \
+    T step_size, bias_correction2_sqrt;                                                      \
+    gg::adam_bias_corrections<T>((double)*step, lr, beta1_d, beta2_d, step_size,             \
+                                 bias_correction2_sqrt);                                     \
+    adam_step_##S(p, g, m, v, v_max, n, step_size, beta1, one_minus_beta1, beta2,            \
+                  one_minus_beta2, bias_correction2_sqrt, eps, weight_decay, param_scale,    \
+                  amsgrad, maximize);                                                        \
+}                                                                                            \
+extern "C" void adam_count_##S(T* step) { *step += T(1); }                                   \
 extern "C" void rmsprop_step_##S(T* p, const T* g, T* square_avg, T* grad_avg, T* buf,       \
                                  long long n, T lr, T alpha, T one_minus_alpha, T eps,       \
                                  T weight_decay, T momentum, int centered, int use_momentum, \
@@ -396,6 +409,21 @@ extern "C" void adam_step_multi_##S(const gg::TensorList<5>* list, int blocks, T
                       one_minus_beta1, beta2, one_minus_beta2, bias_correction2_sqrt, eps,   \
                       weight_decay, param_scale, amsgrad, maximize);                         \
 }                                                                                            \
+extern "C" void adam_step_dev_multi_##S(const gg::TensorList<6>* list, int blocks, double lr, \
+                                        double beta1_d, double beta2_d, T beta1,             \
+                                        T one_minus_beta1, T beta2, T one_minus_beta2, T eps, \
+                                        T weight_decay, T param_scale, int amsgrad,          \
+                                        int maximize) {                                      \
+    GG_FOR_BLOCKS(6)                                                                         \
+        adam_step_dev_##S(GG_LIST_ARRAY(T, 0), GG_LIST_ARRAY(T, 1), GG_LIST_ARRAY(T, 2),     \
+                          GG_LIST_ARRAY(T, 3), GG_LIST_ARRAY(T, 4),                          \
+                          reinterpret_cast<const T*>(list->ptr[5][t]), len, lr, beta1_d,     \
+                          beta2_d, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,      \
+                          weight_decay, param_scale, amsgrad, maximize);                     \
+}                                                                                            \
+extern "C" void adam_count_list_##S(const gg::TensorList<6>* list) {                         \
+    for (int i = 0; i < list->count; ++i) *reinterpret_cast<T*>(list->ptr[5][i]) += T(1);   \
+}                                                                                            \
 extern "C" void rmsprop_step_multi_##S(const gg::TensorList<5>* list, int blocks, T lr,      \
                                        T alpha, T one_minus_alpha, T eps, T weight_decay,    \
                                        T momentum, int centered, int use_momentum,           \
@@ -496,6 +524,10 @@ class HostKernels:
                 "batch_norm_grad": ([arr] * 6 + [i64], None),
                 "sgd_step_multi": ([vp, i32] + [sc] * 4 + [i32] * 4, None),
                 "adam_step_multi": ([vp, i32] + [sc] * 9 + [i32] * 2, None),
+                "adam_step_dev": ([arr] * 6 + [i64] + [f64] * 3 + [sc] * 7 + [i32] * 2, None),
+                "adam_count": ([arr], None),
+                "adam_step_dev_multi": ([vp, i32] + [f64] * 3 + [sc] * 7 + [i32] * 2, None),
+                "adam_count_list": ([vp], None),
                 "rmsprop_step_multi": ([vp, i32] + [sc] * 6 + [i32] * 3, None),
                 "adagrad_step_multi": ([vp, i32] + [sc] * 3 + [i32], None),
             }

@@ -84,6 +84,59 @@ def test_optimizers_on_each_backend_agree_with_the_cpu(name, kw, group_kw, devic
         assert not np.allclose(q.numpy(), np.random.default_rng(0).standard_normal(q.shape))
 
 
+CAPTURABLE = [("Adam", dict(lr=1e-2)),
+              ("Adam", dict(lr=1e-2, amsgrad=True, maximize=True, weight_decay=0.1)),
+              ("AdamW", dict(lr=1e-2, weight_decay=0.05))]
+
+
+@pytest.mark.parametrize("name,kw", CAPTURABLE, ids=[f"{n}-{'-'.join(kw)}" for n, kw in CAPTURABLE])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_capturable_adam_keeps_its_step_on_the_device_and_steps_as_adam(name, kw, device, dtype):
+    """capturable=True: the same steps as Adam's (PyTorch's values: the oracle test above), the
+    step count a 0-d array of the parameter's dtype on its device, and the state dict moving
+    either way between a capturable optimizer and a plain one."""
+    got, opt = run_gpugrad(name, {**kw, "capturable": True}, {}, device, dtype=dtype)
+    want, plain = run_gpugrad(name, kw, {}, "cpu", dtype=dtype)
+    tol = dict(rtol=1e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for p, q in zip(got, want):
+        np.testing.assert_allclose(to_np(p), q.numpy(), **tol)
+        step = opt.state[p]["step"]
+        assert step.shape == () and step.dtype == dtype and gg.backend.device_of(step) == p.device
+        assert float(to_np(gg.tensor(step))) == 5.0
+    saved = opt.state_dict()
+    assert float(np.asarray(to_np(gg.tensor(saved["state"][0]["step"])))) == 5.0
+    def groups(params):
+        return [{"params": params[:2]}, {"params": params[2:]}]
+
+    resumed_plain = getattr(optim, name)(groups(want), **kw)   # the capturable run's state, made plain
+    resumed_plain.load_state_dict(saved)
+    for group in resumed_plain.param_groups:
+        group["capturable"] = False
+    for p, q, g in zip(got, want, grads(5, SHAPES)):
+        p.grad = gg.tensor(g, dtype=dtype, device=device)
+        q.grad = gg.tensor(g, dtype=dtype)
+    opt.step()
+    resumed_plain.step()
+    assert resumed_plain.state[want[0]]["step"] == 6 and float(to_np(gg.tensor(opt.state[got[0]]["step"]))) == 6.0
+    for p, q in zip(got, want):
+        np.testing.assert_allclose(to_np(p), q.numpy(), **tol)
+    capturable = getattr(optim, name)(groups(got), **kw, capturable=True)   # and back: a plain one's
+    capturable.load_state_dict(plain.state_dict())
+    for group in capturable.param_groups:
+        group["capturable"] = True
+    assert capturable.state[got[0]]["step"] == 5      # an int until the next step moves it
+    capturable.step()
+    assert float(to_np(gg.tensor(capturable.state[got[0]]["step"]))) == 6.0
+
+
+def test_capturable_must_be_a_bool_and_only_where_the_rule_allows():
+    p = gg.ones(2, requires_grad=True)
+    with pytest.raises(TypeError, match="capturable must be True or False, got 'yes'"):
+        optim.Adam([p], capturable="yes")
+    with pytest.raises(NotImplementedError, match="SGD: capturable=True is not supported"):
+        optim.SGD([{"params": [p], "capturable": True}])
+
+
 def test_first_steps_follow_each_groups_own_lr_and_weight_decay(device):
     """One step from known values, in closed form, for a group with the defaults and one with
     its own lr and weight decay (the weight decay only where it changes the result)."""
@@ -212,8 +265,9 @@ def test_unsupported_switches_are_refused_not_ignored():
     p = gg.ones(2, requires_grad=True)
     with pytest.raises(NotImplementedError, match="differentiable=True"):
         optim.Adam([p], differentiable=True)
-    with pytest.raises(NotImplementedError, match="capturable=True"):
-        optim.RMSprop([p], capturable=True)
+    with pytest.raises(NotImplementedError, match="capturable=True is not supported"):
+        optim.Adagrad([{"params": [p], "capturable": True}])
+    optim.RMSprop([p], capturable=True)        # accepted: no scalar of its rule changes per step
     with pytest.raises(RuntimeError, match="fused and foreach"):
         optim.AdamW([p], fused=True, foreach=True)
     optim.AdamW([p], fused=True)                # accepted: every update is fused here anyway

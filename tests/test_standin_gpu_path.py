@@ -435,3 +435,8 @@ def test_launch_count_benchmark_reports_the_step():
     per_parameter = launches.count("sgd", 16, multi_tensor=False)
     assert per_parameter["of which optimizer"] == 6
     assert per_parameter["total"] == row["total"] + 5
+    capturable = launches.count("adam (capturable)", 16, multi_tensor=True)
+    assert capturable["of which optimizer"] == 2          # one count, one update: 6 parameters
+    assert capturable["total"] == row["total"] + 1 and capturable["host syncs"] == 0
+    graphed = launches.count_graphed(16, "adam (capturable)")
+    assert graphed["graph launches"] == 1 and graphed["kernels from Python"] == 0

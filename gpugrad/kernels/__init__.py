@@ -17,7 +17,8 @@ from .conv import Window, col2im, im2col
 from .dropout import dropout_apply, dropout_key
 from .normalization import (batch_norm_apply, batch_norm_grad, batch_norm_stats, channel_dots,
                             channel_sums)
-from .optim import adagrad_step, adam_step, multi_tensor_updates, rmsprop_step, sgd_step
+from .optim import (adagrad_step, adam_step, adam_step_dev, multi_tensor_updates, rmsprop_step,
+                    sgd_step)
 from .reduction import sum_rows, total_norm
 from .rnn import gru_cell_bwd, gru_cell_fwd, lstm_cell_bwd, lstm_cell_fwd
 from .scatter import index_add_rows
@@ -27,7 +28,7 @@ __all__ = [
     "KERNEL_DIR", "NVRTC_OPTIONS", "ELEMENTWISE_SPECS", "ELEMENTWISE_PRELUDE", "kernel_source",
     "raw_kernel", "elementwise_kernel", "ACTIVATION_CODES", "sigmoid_fwd", "sigmoid_bwd",
     "relu_fwd", "relu_bwd", "activation_fwd", "activation_bwd", "bias_act_fwd", "softmax_xent_fwd",
-    "softmax_xent_bwd", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step",
+    "softmax_xent_bwd", "sgd_step", "adam_step", "adam_step_dev", "rmsprop_step", "adagrad_step",
     "multi_tensor_updates", "sum_rows", "total_norm",
     "lstm_cell_fwd", "lstm_cell_bwd", "gru_cell_fwd", "gru_cell_bwd",
     "index_add_rows", "layer_norm_fwd", "layer_norm_bwd", "POINTWISE_CODES", "pointwise_fwd", "pointwise_bwd",

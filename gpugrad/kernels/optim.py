@@ -6,7 +6,7 @@ Every family is one ``gg::<family>_update(p, g, <state>..., <scalars>..., <flags
 optim.cuh, with the same arguments here: a vectorised RawKernel ``<family>_step_f32/f64`` for
 contiguous aligned float32/float64 arrays, an ElementwiseKernel per set of state arrays the
 options use (``adam_step`` / ``adam_step_amsgrad``, ...) for strided views and float16, and the
-NumPy twin ``_<family>_np`` with the kernel's argument order.
+NumPy twin ``<family>_np`` (:mod:`.optim_twins`) with the kernel's argument order.
 
 Inside :func:`multi_tensor_updates` (``Optimizer.step`` runs its updates there) the updates the
 RawKernels take are not launched one by one: they are queued, and launched when the block ends
@@ -28,8 +28,10 @@ from .. import backend
 from . import loader
 from .loader import (BLOCK_SIZE, RAW_SCALAR, check_floating, define_elementwise, define_raw,
                      raw_suffix)
+from .optim_twins import adagrad_np, adam_np, rmsprop_np, sgd_np
 
-__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "multi_tensor_updates",
+__all__ = ["sgd_step", "adam_step", "adam_step_dev", "rmsprop_step", "adagrad_step",
+           "multi_tensor_updates",
            "tensor_list_dtype", "tensor_list_record", "UPDATE_FAMILIES", "ELEMENTWISE_UPDATES",
            "LIST_MAX", "LIST_CHUNK"]
 
@@ -37,6 +39,7 @@ __all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "multi_tenso
 #: elements each of its blocks updates.
 LIST_MAX = 48
 LIST_CHUNK = 16384
+COUNT_BLOCK = 64   # the threads of a step-count kernel: one per parameter of a TensorList
 _MAX_BLOCKS = 2 ** 31 - 1
 
 
@@ -183,124 +186,35 @@ def tensor_list_record(pointers, sizes):
     return record
 
 
+#: Families whose launch first counts a step kept on the device: the kernel that does it for a
+#: TensorList (array 5 of each parameter is its one-element step count).
+_COUNTS = {"adam_step_dev": "adam_count_list"}
+
+
 def _launch_list(family, suffix, tensors, blocks, scalars, flags):
     record = tensor_list_record([[a.data.ptr for a in arrays] for arrays in tensors],
                                 [arrays[0].size for arrays in tensors])
+    if family in _COUNTS:
+        loader.raw_kernel(f"{_COUNTS[family]}_{suffix}")((1,), (COUNT_BLOCK,), (record,))
     loader.raw_kernel(f"{family}_multi_{suffix}")((blocks,), (BLOCK_SIZE,),
                                                   (record, *scalars, *flags))
 
 
-# ----------------------------------------------------------------------------- the twins
-# Each follows its gg::*_update of optim.cuh operation by operation (the same roundings), with
-# in-place ufuncs and at most one scratch array. `d` is the gradient as the rule uses it.
-
-def _direction(p, g, weight_decay, maximize):
-    """``-g`` if maximize, plus ``weight_decay * p``: a new array, or g itself when neither."""
-    d = np.negative(g) if maximize else g
-    if weight_decay != 0:
-        t = np.multiply(p, weight_decay)
-        t += d
-        d = t
-    return d
-
-
-def _sgd_np(p, g, buf, lr, momentum, one_minus_dampening, weight_decay, use_momentum,
-            nesterov, first_step, maximize):
-    d = _direction(p, g, weight_decay, maximize)
-    owned = d is not g                           # a temporary of ours we may scale in place
-    if use_momentum:
-        if first_step:
-            np.copyto(buf, d)                    # buf = g
-        else:
-            buf *= momentum
-            buf += d if one_minus_dampening == 1 else np.multiply(d, one_minus_dampening)
-        if nesterov:
-            t = np.multiply(buf, momentum)
-            t += d                               # g + momentum * buf
-            d, owned = t, True
-        else:
-            d, owned = buf, False
-    if owned:
-        d *= lr
-    else:
-        d = np.multiply(d, lr)
-    p -= d                                       # p - lr * g
-
-
-def _adam_np(p, g, m, v, v_max, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2,
-             bias_correction2_sqrt, eps, weight_decay, param_scale, amsgrad, maximize):
-    d = _direction(p, g, weight_decay, maximize)
-    if param_scale != 1:
-        p *= param_scale                         # AdamW's decoupled decay
-    t = np.multiply(d, one_minus_beta1, out=np.empty_like(p))   # the one scratch array
-    m *= beta1
-    m += t                                       # beta1 * m + (1 - beta1) * g
-    np.multiply(d, d, out=t)
-    t *= one_minus_beta2
-    v *= beta2
-    v += t                                       # beta2 * v + (1 - beta2) * g * g
-    if amsgrad:
-        np.maximum(v_max, v, out=v_max)
-    np.sqrt(v_max if amsgrad else v, out=t)
-    t /= bias_correction2_sqrt
-    t += eps                                     # sqrt(v) / sqrt(1 - beta2^t) + eps
-    np.divide(m, t, out=t)
-    t *= step_size
-    p -= t                                       # p - step_size * (m / denom)
-
-
-def _rmsprop_np(p, g, square_avg, grad_avg, buf, lr, alpha, one_minus_alpha, eps,
-                weight_decay, momentum, centered, use_momentum, maximize):
-    d = _direction(p, g, weight_decay, maximize)
-    t = np.multiply(d, d, out=np.empty_like(p))
-    t *= one_minus_alpha
-    square_avg *= alpha
-    square_avg += t                              # alpha * sq + (1 - alpha) * g * g
-    if centered:
-        np.multiply(d, one_minus_alpha, out=t)
-        grad_avg *= alpha
-        grad_avg += t                            # alpha * ga + (1 - alpha) * g
-        np.multiply(grad_avg, grad_avg, out=t)
-        np.subtract(square_avg, t, out=t)
-        with np.errstate(invalid="ignore"):      # NaN where rounding made it negative, as torch
-            np.sqrt(t, out=t)
-    else:
-        np.sqrt(square_avg, out=t)
-    t += eps                                     # avg
-    np.divide(d, t, out=t)                       # g / avg
-    if use_momentum:
-        buf *= momentum
-        buf += t                                 # momentum * buf + g / avg
-        np.multiply(buf, lr, out=t)
-    else:
-        t *= lr
-    p -= t
-
-
-def _adagrad_np(p, g, state_sum, clr, eps, weight_decay, maximize):
-    d = _direction(p, g, weight_decay, maximize)
-    t = np.multiply(d, d, out=np.empty_like(p))
-    state_sum += t                               # sum + g * g
-    np.sqrt(state_sum, out=t)
-    t += eps
-    np.divide(d, t, out=t)
-    t *= clr
-    p -= t                                       # p - clr * (g / (sqrt(sum) + eps))
-
-
 _define_update("sgd_step", "sgd_update", ["buf"], {"buf": "momentum"},
                ["lr", "momentum", "one_minus_dampening", "weight_decay"],
-               ["use_momentum", "nesterov", "first_step", "maximize"], _sgd_np)
+               ["use_momentum", "nesterov", "first_step", "maximize"], sgd_np)
 _define_update("adam_step", "adam_update", ["m", "v", "v_max"], {"v_max": "amsgrad"},
                ["step_size", "beta1", "one_minus_beta1", "beta2", "one_minus_beta2",
                 "bias_correction2_sqrt", "eps", "weight_decay", "param_scale"],
-               ["amsgrad", "maximize"], _adam_np)
+               ["amsgrad", "maximize"], adam_np)
+# capturable Adam (adam_step_dev): its step count on the device, no ElementwiseKernel variant
+define_raw("optim.cu", "adam_step_dev", "adam_step_dev_multi", "adam_count", "adam_count_list")
 _define_update("rmsprop_step", "rmsprop_update", ["square_avg", "grad_avg", "buf"],
                {"grad_avg": "centered", "buf": "momentum"},
                ["lr", "alpha", "one_minus_alpha", "eps", "weight_decay", "momentum"],
-               ["centered", "use_momentum", "maximize"], _rmsprop_np)
+               ["centered", "use_momentum", "maximize"], rmsprop_np)
 _define_update("adagrad_step", "adagrad_update", ["state_sum"], {},
-               ["clr", "eps", "weight_decay"], ["maximize"], _adagrad_np)
+               ["clr", "eps", "weight_decay"], ["maximize"], adagrad_np)
 
 
 # ----------------------------------------------------------------------------- public updates
@@ -341,6 +255,44 @@ def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, *, v_max=No
     _update("adam_step", p, g, {"m": m, "v": v, "v_max": v_max},
             (step_size, beta1, 1.0 - beta1, beta2, 1.0 - beta2, bias_correction2_sqrt, eps, l2,
              param_scale), (v_max is not None, maximize))
+
+
+def adam_step_dev(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay, *, v_max=None,
+                  decoupled_weight_decay=False, maximize=False):
+    """Capturable Adam (or AdamW): :func:`adam_step` with the step count kept on the device, in
+    ``step`` (a 0-d array of p's dtype beside p), which this counts (``step += 1``) before the
+    update; the bias corrections are computed from it where the update runs, so a CUDA graph
+    that captured this update replays every later step right (PyTorch's ``capturable=True``).
+    On CUDA the arrays must be C-contiguous, 16-byte aligned float32 or float64 (TypeError
+    otherwise); on NumPy arrays it is the count and then :func:`adam_step`."""
+    if step.shape != () or step.dtype != p.dtype:
+        raise ValueError(f"adam_step_dev: the step count must be a 0-d array of the parameter's dtype "
+                         f"{p.dtype}, got shape {step.shape} and dtype {step.dtype}")
+    if backend.array_module(p) is np:
+        step += 1
+        adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, int(step), v_max=v_max,
+                  decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        return
+    used = [a for a in (p, g, m, v, v_max) if a is not None]
+    suffix = raw_suffix(*used)
+    if suffix is None or not step.flags.c_contiguous or step.data.ptr % 16:
+        layouts = ", ".join(f"{a.dtype}{'' if a.flags.c_contiguous else ' strided'}" for a in used)
+        raise TypeError(f"adam_step_dev: capturable Adam on CUDA needs C-contiguous, 16-byte aligned "
+                        f"float32 or float64 arrays of one dtype and shape, got {layouts}")
+    T = RAW_SCALAR[suffix]
+    l2, param_scale = (0.0, 1.0 - lr * weight_decay) if decoupled_weight_decay else (weight_decay, 1.0)
+    scalars = (np.float64(lr), np.float64(beta1), np.float64(beta2),
+               *(T(x) for x in (beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps, l2, param_scale)))
+    flags = (np.int32(v_max is not None), np.int32(bool(maximize)))
+    arrays = (p, g, m, v, p if v_max is None else v_max, step)
+    pending = _queue.pending
+    if pending is not None and p.size:
+        pending.setdefault(("adam_step_dev", suffix, scalars, flags), []).append(arrays)
+        return
+    loader.raw_kernel(f"adam_count_{suffix}")((1,), (COUNT_BLOCK,), (step,))
+    if p.size:
+        loader.launch_flat(f"adam_step_dev_{suffix}", p.size, p.itemsize,
+                           (*arrays, np.int64(p.size), *scalars, *flags))
 
 
 def rmsprop_step(p, g, square_avg, lr, alpha, eps, weight_decay, momentum=0.0, *,

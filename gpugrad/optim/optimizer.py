@@ -47,6 +47,10 @@ class Optimizer:
     or of dicts (parameter groups: ``{'params': [...], 'lr': ...}``), each group with its own
     hyper-parameters; what a group leaves out comes from ``defaults``."""
 
+    #: Whether ``capturable=True`` is accepted: the update keeps what changes from step to step
+    #: on the device (Adam's step count), or nothing does (RMSprop), so a CUDA graph replays it.
+    _capturable_rule = False
+
     #: What each parameter's entry of a state dict must hold (load_state_dict checks it):
     #: array buffers of the parameter's shape, and step counters (integers >= 0).
     _state_buffers = ()
@@ -114,11 +118,17 @@ class Optimizer:
         """Raise for a group's invalid hyper-parameters; subclasses check their own after
         calling this, which checks PyTorch's implementation switches."""
         name = type(self).__name__
-        for switch in ("differentiable", "capturable"):
-            if group.get(switch):
-                raise NotImplementedError(
-                    f"{name}: {switch}=True is not supported: gpugrad's updates are fused in-place "
-                    "kernels outside autograd, and never read the device from the host anyway")
+        if group.get("differentiable"):
+            raise NotImplementedError(
+                f"{name}: differentiable=True is not supported: gpugrad's updates are fused in-place "
+                "kernels outside autograd")
+        capturable = group.get("capturable", False)
+        if not isinstance(capturable, (bool, np.bool_)):
+            raise TypeError(f"{name}: capturable must be True or False, got {capturable!r}")
+        if capturable and not self._capturable_rule:
+            raise NotImplementedError(
+                f"{name}: capturable=True is not supported: its step count's scalars are computed "
+                "on the host (Adam and AdamW keep theirs on the device with capturable=True)")
         if group.get("fused") and group.get("foreach"):
             raise RuntimeError(f"{name}: fused and foreach cannot both be True")
 

@@ -16,6 +16,8 @@ class RMSprop(Optimizer):
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0),
     ``grad_avg`` (centered), PyTorch's names."""
 
+    _capturable_rule = True   # no scalar of the rule changes from step to step
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, capturable=False, foreach=None, maximize=False,
                  differentiable=False):

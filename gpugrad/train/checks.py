@@ -79,12 +79,11 @@ def check_model_fits(sizes, device):
 
 def check_cuda_graph(settings, device, processes):
     """UsageError when --cuda-graph cannot capture this run's step: it needs CUDA, the MLP
-    (the CNN's convolutions multiply batches through CuPy, which a capture refuses), SGD
-    (Adam's bias corrections change every step on the host) and one process."""
+    (the CNN's convolutions multiply batches through CuPy, which a capture refuses) and one
+    process. SGD and Adam both replay right (Adam is made capturable: its step count lives on
+    the device)."""
     problem = ("needs a CUDA device, and this run is on " + str(device) if device.type != "cuda"
                else "works with --model mlp" if settings["model"] != "mlp"
-               else "works with --optimizer sgd (Adam's bias corrections are computed on the host "
-                    "every step, which a graph would freeze)" if settings["optimizer"] != "sgd"
                else "runs in one process" if processes > 1 else None)
     if problem:
         raise UsageError(f"--cuda-graph {problem}")

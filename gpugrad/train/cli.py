@@ -89,6 +89,7 @@ class TrainingJob:
     def __init__(self, args, ranks=None):
         self.t_start = time.perf_counter()
         self.args = args
+        self.cuda_graph = bool(getattr(args, "cuda_graph", False))
         self.ranks = ranks = ranks if ranks is not None else Processes()
         self.device = ranks.start(args.device)
         self.ckpt_path = os.path.join(args.out, CHECKPOINT)
@@ -135,15 +136,20 @@ class TrainingJob:
         try:
             self.model = loop.build_model(n_in, s["hidden"], self.n_classes, s["activation"], device=self.device,
                                           model=s["model"])
-            self.opt = loop.build_optimizer(s["optimizer"], self.model.parameters(), s["lr"], s["momentum"])
+            self.opt = loop.build_optimizer(s["optimizer"], self.model.parameters(), s["lr"], s["momentum"],
+                                            capturable=self.cuda_graph)
         except (MemoryError, ValueError) as exc:   # NumPy: "array is too big"; CuPy: out of memory
             raise UsageError(f"--hidden {format_setting('hidden', s['hidden'])}: the model cannot be allocated on "
                              f"{self.device} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         self.scheduler = loop.build_scheduler(s["scheduler"], self.opt, s["epochs"])
-        if getattr(self.args, "cuda_graph", False):
+        if self.cuda_graph:
             checks.check_cuda_graph(s, self.device, self.ranks.size)
         if self.saved is not None:
             self._restore()
+        if self.cuda_graph:   # a checkpoint of an eager run resumes with its Adam made capturable
+            for group in self.opt.param_groups:
+                if "capturable" in group:
+                    group["capturable"] = True
         return (X_train, y_train), (X_test, y_test)
 
     def _restore(self):
@@ -183,7 +189,7 @@ class TrainingJob:
             try:
                 train_loss, seconds, seen = loop.train_one_epoch(self.net, self.opt, self.train_loader, bar,
                                                                  clip_grad_norm=s["clip_grad_norm"],
-                                                                 cuda_graph=getattr(self.args, "cuda_graph", False))
+                                                                 cuda_graph=self.cuda_graph)
             except loop.NonFiniteLoss as exc:
                 raise TrainingDiverged(f"epoch {epoch + 1}: {exc}; {self.kept()}") from None
             finally:

@@ -214,7 +214,9 @@ def build_scheduler(name, opt, epochs):
     return None
 
 
-def build_optimizer(name, params, lr, momentum):
+def build_optimizer(name, params, lr, momentum, capturable=False):
+    """SGD (with ``momentum``) or Adam; ``capturable`` keeps Adam's step count on the device,
+    for a step captured in a CUDA graph."""
     if name == "adam":
-        return optim.Adam(params, lr=lr)
+        return optim.Adam(params, lr=lr, capturable=capturable)
     return optim.SGD(params, lr=lr, momentum=momentum)

@@ -152,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "sees a GPU, else the CPU)")
     p.add_argument("--cuda-graph", action="store_true",
                    help="capture the training step as one CUDA graph and replay it for every batch "
-                        "of the same shape (each epoch's first batch is the capture's warm-up; a short "
-                        "last batch runs as usual). CUDA, --model mlp, --optimizer sgd, one process")
+                        "of the same shape (each epoch's first batch warms up; a short last batch runs "
+                        "as usual). CUDA, --model mlp, one process; Adam becomes capturable=True")
     p.add_argument("--seed", type=_seed, default=None,
                    help=f"seeds the initial weights and each epoch's shuffle (default: {d['seed']})")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",

@@ -140,6 +140,8 @@ def _tensor_list(name, typ, record, T):
     and followed by the parameter's elements inside a live array of this device and dtype T."""
     from gpugrad.kernels import optim
     depth = int(typ[len("gg::TensorList<"):-1])
+    # capturable Adam's lists: array 5 of each parameter is its one-element step count
+    one_element = {5} if name.startswith(("adam_step_dev", "adam_count_list")) else set()
     assert isinstance(record, np.ndarray) and record.size == 1, (name, "by value: one record")
     assert record.dtype == optim.tensor_list_dtype(depth), (name, record.dtype)
     count = int(record["count"][0])
@@ -151,7 +153,7 @@ def _tensor_list(name, typ, record, T):
         for j in range(depth):
             ptr = int(record["ptr"][0, j, i])
             assert ptr % 16 == 0, (name, "misaligned", i, j)
-            a = array_at(ptr, n * np.dtype(T).itemsize)
+            a = array_at(ptr, (1 if j in one_element else n) * np.dtype(T).itemsize)
             assert a is not None, (name, "no live array holds", i, j)
             assert a.dtype == T, (name, i, j, a.dtype)
             if a._dev != _state.current_device():
