@@ -206,6 +206,8 @@ CASES = [
          lambda a, b: _t().einsum("ij,jk->ik", a, b) ** 2),
     Case("einsum_diagonal_batch", lambda a, b: gg.einsum("bii,bj->bij", a, b) ** 2,
          ((2, 3, 3), (2, 4)), lambda a, b: _t().einsum("bii,bj->bij", a, b) ** 2),
+    Case("einsum_broadcast_labels", lambda a, b: gg.einsum("bij,bjk->bik", a, b) ** 2,   # b, j: 1 vs n
+         ((1, 2, 1), (4, 3, 2)), lambda a, b: _t().einsum("bij,bjk->bik", a, b) ** 2),
     Case("einsum_ellipsis_implicit", lambda a, b: gg.einsum("...i,i", a, b) ** 2,
          ((2, 3, 4), (4,)), lambda a, b: _t().einsum("...i,i", a, b) ** 2),
     # ------------------------------------------------------------ more reductions

@@ -123,6 +123,14 @@ def test_unflatten(device):
             t.unflatten(1, bad)
     with pytest.raises(IndexError, match="unflatten"):
         t.unflatten(2, (3, 4))
+    empty = gg.zeros(0, 0, device=device)      # -1 comes from the dimension, as in PyTorch
+    assert empty.unflatten(0, (-1,)).shape == (0, 0)
+    assert empty.unflatten(0, (2, -1)).shape == (2, 0, 0)
+    assert gg.zeros(6, 0, device=device).unflatten(0, (2, -1)).shape == (2, 3, 0)
+    with pytest.raises(ValueError, match="unflatten"):
+        empty.unflatten(0, (0, -1))             # ambiguous
+    with pytest.raises(TypeError, match="unflatten: sizes must be ints"):
+        t.unflatten(1, (3, "4"))
 
 
 def test_spellings_match_pytorch():

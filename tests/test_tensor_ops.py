@@ -10,12 +10,13 @@ import pytest
 import gpugrad as gg
 import gpugrad.nn.functional as F
 from op_cases import BY_NAME, draw_inputs
-from conftest import assert_raises_naming
+from conftest import assert_raises_naming, to_np
 
 NEW_CASES = ["gelu", "gelu_tanh", "silu", "elu", "softplus", "leaky_relu", "where", "gather",
              "take_along_axis_broadcast", "pad_constant", "pad_reflect", "pad_replicate",
              "pad_circular", "flip", "split", "chunk_all", "repeat", "repeat_interleave", "expand",
-             "einsum_matmul", "einsum_diagonal_batch", "einsum_ellipsis_implicit", "var",
+             "einsum_matmul", "einsum_diagonal_batch", "einsum_broadcast_labels",
+             "einsum_ellipsis_implicit", "var",
              "std_correction0_all", "var_keepdim", "logsumexp", "logsumexp_all", "norm2", "norm3",
              "norm1_keepdim", "norm_inf", "cumsum"]
 
@@ -39,6 +40,16 @@ def test_values_and_gradients_equal_pytorchs(name, rng):
     (tout * torch.tensor(v)).sum().backward()
     for x, t in zip(xs, ts):
         np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_einsum_promotes_before_it_contracts(device):
+    """float64 with float32: the float32 operand is promoted first (PyTorch's rule), so no pair
+    is contracted in float32 (NumPy's optimised einsum summed it there: 5e-9 off)."""
+    a = np.array([[0.82177012]])
+    b = np.random.default_rng(1).standard_normal((2, 1)).astype(np.float32)
+    out = gg.einsum("ij,jk->ik", gg.tensor(a, device=device), gg.tensor(b, device=device))
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(to_np(out), np.einsum("ij,jk->ik", a, b.astype(np.float64)), rtol=1e-15)
 
 
 # --------------------------------------------------------------------------- closed forms

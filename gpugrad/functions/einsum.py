@@ -16,6 +16,7 @@ from .. import backend
 from ..autograd import Op, array_of
 from ..tensor import Tensor
 from .broadcast import broadcast_to, sum_to
+from .promotion import result_dtype
 from .shape import Transpose
 
 __all__ = ["einsum"]
@@ -90,7 +91,10 @@ class Einsum(Op):
         kept = "".join(c for c in letters if c in reachable)
         g = Einsum((self.out, *others), kept).apply(gy, *(o for j, o in enumerate(operands) if j != i))
         g = g.reshape(tuple(g.shape[kept.index(c)] if c in kept else 1 for c in letters))
-        g = broadcast_to(g, tuple(g.shape[k] if c in kept else size[c] for k, c in enumerate(letters)))
+        # letters operand i lacks in the output come back at its size; so does a letter the
+        # others had at size 1 against operand i's n (a broadcast label)
+        g = broadcast_to(g, tuple(g.shape[k] if c in kept and g.shape[k] != 1 else size[c]
+                                  for k, c in enumerate(letters)))
         if len(letters) < len(term):
             g = _on_diagonals(g, letters, term, size)
         g = sum_to(g, shape)                                     # size-1 dims that broadcast
@@ -140,4 +144,6 @@ def einsum(subscripts, *operands):
         raise TypeError(f"einsum: the operands must be Tensors, got "
                         f"{[type(o).__name__ for o in operands]}")
     terms, out = _parse(subscripts, [o.shape for o in operands])
+    dtype = result_dtype(*operands)   # PyTorch's promotion, before NumPy contracts any pair
+    operands = [o if o.dtype == dtype else o.astype(dtype) for o in operands]
     return Einsum(terms, out)(*operands)

@@ -285,7 +285,8 @@ def unflatten(x, dim, sizes):
             -1 not in sizes and known != length) or (-1 in sizes and (known == 0 or length % known)):
         raise ValueError(f"unflatten: sizes {sizes} do not multiply to dimension {dim} of size "
                          f"{length} of a tensor of shape {x.shape}")
-    return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
+    sizes = tuple(length // known if s == -1 else s for s in sizes)   # from the dimension, as
+    return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])      # PyTorch (0 elements too)
 
 
 def raw_index(index):
