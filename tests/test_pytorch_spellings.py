@@ -153,3 +153,104 @@ def test_spellings_match_pytorch():
     np.testing.assert_array_equal(gg.tensor(m).transpose(0, 1).numpy(),
                                   torch.tensor(m).transpose(0, 1).numpy())
     assert gg.tensor(2.0).flatten().shape == tuple(torch.tensor(2.0).flatten().shape)
+
+
+def test_max_and_min_with_dim_return_values_and_indices_as_pytorch(device):
+    """``x.max(dim=d)`` is PyTorch's: a (values, indices) pair (so ``values, idx = x.max(dim=1)``
+    unpacks as in PyTorch, not a row each), the gradient going to the index returned, the first
+    of a tie; ``max(axis)`` and ``amax`` share a tie's gradient, as ``torch.amax``."""
+    a = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])
+    x = gg.tensor(a, device=device, requires_grad=True)
+    values, indices = x.max(dim=1)
+    np.testing.assert_array_equal(to_np(values), [3.0, 2.0])
+    np.testing.assert_array_equal(to_np(indices), [1, 0])
+    (values * gg.tensor([1.0, 2.0], device=device)).sum().backward()
+    np.testing.assert_array_equal(to_np(x.grad), [[0, 1, 0], [2, 0, 0]])   # torch's, ties included
+    low = x.min(dim=0, keepdim=True)
+    assert low.values.shape == low.indices.shape == (1, 3)
+    np.testing.assert_array_equal(to_np(low.indices), [[0, 1, 1]])
+    x.grad = None
+    x.amax(dim=1).sum().backward()
+    np.testing.assert_array_equal(to_np(x.grad), [[0, 0.5, 0.5], [0.5, 0.5, 0]])
+    np.testing.assert_array_equal(to_np(x.max(1)), [3.0, 2.0])          # NumPy's axis: values only
+    scalar = gg.tensor(3.0, device=device).max(dim=0)
+    assert to_np(scalar.values) == 3.0 and to_np(scalar.indices) == 0
+    with pytest.raises(TypeError, match="max: dim must be an int"):
+        x.max(dim=(0, 1))
+    with pytest.raises(ValueError, match="min: dimension 1 of a tensor of shape \\(2, 0\\) is empty"):
+        gg.zeros(2, 0, device=device).min(dim=1)
+    with pytest.raises(IndexError, match="max"):
+        x.max(dim=2)
+
+
+def test_max_with_dim_equals_pytorch_on_random_ties():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    for shape, dim in [((4, 5), 1), ((3, 4, 2), 0), ((3, 4, 2), -1), ((6,), 0)]:
+        a = np.round(rng.standard_normal(shape))                         # many ties
+        w = rng.standard_normal(np.delete(np.array(shape), dim % len(shape)))
+        for name in ("max", "min"):
+            x, t = gg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+            ours, theirs = getattr(x, name)(dim=dim), getattr(t, name)(dim=dim)
+            np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+            (ours.values * gg.tensor(w)).sum().backward()
+            (theirs.values * torch.tensor(w)).sum().backward()
+            np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+METHOD_SPELLINGS = [
+    ("add", lambda x, y: x.add(y, alpha=2)), ("sub", lambda x, y: x.sub(y, alpha=0.5)),
+    ("subtract", lambda x, y: x.subtract(y)), ("mul", lambda x, y: x.mul(y)),
+    ("multiply", lambda x, y: x.multiply(2.0)), ("div", lambda x, y: x.div(y)),
+    ("true_divide", lambda x, y: x.true_divide(y)), ("pow", lambda x, y: x.abs().pow(y)),
+    ("neg", lambda x, y: x.neg() + y), ("negative", lambda x, y: x.negative()),
+    ("matmul", lambda x, y: x.matmul(y.t())), ("maximum", lambda x, y: x.maximum(y)),
+    ("minimum", lambda x, y: x.minimum(y)), ("t", lambda x, y: x.t() * 3),
+    ("masked_fill", lambda x, y: x.masked_fill(y > 0, -1.5)),
+]
+
+
+@pytest.mark.parametrize("name,fn", METHOD_SPELLINGS, ids=[n for n, _ in METHOD_SPELLINGS])
+def test_pytorch_method_spellings_equal_pytorch(name, fn, device):
+    """x.add(y, alpha=), x.mul(y), x.t(), x.masked_fill(...), ...: PyTorch's method names of
+    the operators and of a few ops, with PyTorch's values and gradients (the float64 values
+    below are torch's, computed with the same calls)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4)) + 3.0
+    x, y = gg.tensor(a, device=device, requires_grad=True), gg.tensor(b, device=device, requires_grad=True)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    out, tout = fn(x, y), fn(tx, ty)
+    np.testing.assert_allclose(to_np(out), tout.detach().numpy(), rtol=1e-12)
+    w = rng.standard_normal(tuple(tout.shape))
+    (out * gg.tensor(w, device=device)).sum().backward()
+    (tout * torch.tensor(w)).sum().backward()
+    for mine, theirs in ((x, tx), (y, ty)):
+        if theirs.grad is None:
+            assert mine.grad is None or not to_np(mine.grad).any()
+        else:
+            np.testing.assert_allclose(to_np(mine.grad), theirs.grad.numpy(), rtol=1e-12)
+
+
+def test_pytorch_spellings_of_comparisons_casts_and_new_tensors(device):
+    x = gg.tensor([[1.0, 5.0], [3.0, 2.0]], device=device)
+    y = gg.tensor([[2.0, 5.0], [2.0, 2.0]], device=device)
+    for name, want in [("eq", [[0, 1], [0, 1]]), ("ne", [[1, 0], [1, 0]]), ("lt", [[1, 0], [0, 0]]),
+                       ("le", [[1, 1], [0, 1]]), ("gt", [[0, 0], [1, 0]]), ("ge", [[0, 1], [1, 1]])]:
+        got = getattr(x, name)(y)
+        assert got.dtype == np.bool_
+        np.testing.assert_array_equal(to_np(got), np.array(want, bool))
+    assert (x.int().dtype, x.half().dtype, x.bool().dtype) == (np.int32, np.float16, np.bool_)
+    assert x.to(gg.float64).dtype == np.float64 and x.to("float16").dtype == np.float16
+    ints = gg.tensor([1, 2], device=device)
+    assert x.to(ints).dtype == np.int64 and x.to(ints).device == ints.device
+    with pytest.raises(ValueError, match="t: expects a tensor of at most 2 dimensions"):
+        gg.zeros(2, 3, 4, device=device).t()
+    assert gg.zeros(3, device=device).t().shape == (3,)
+    z = x.new_zeros(2, 3)
+    assert z.shape == (2, 3) and z.dtype == np.float32 and z.device == x.device
+    assert x.new_ones((4,), dtype=gg.int64).dtype == np.int64
+    np.testing.assert_array_equal(to_np(x.new_full((2,), 7.0)), [7.0, 7.0])
+    filled = ints.masked_fill(ints > 1, 9.7)        # in the tensor's own dtype, as PyTorch
+    assert filled.dtype == np.int64
+    np.testing.assert_array_equal(to_np(filled), [1, 9])

@@ -80,7 +80,7 @@ def test_dim_is_an_alias_of_axis(rng):
     for f in (gg.softmax, F.log_softmax, gg.logsumexp, gg.cumsum, gg.var, gg.argmax):
         np.testing.assert_array_equal(f(x, dim=0).numpy(), f(x, axis=0).numpy())
     np.testing.assert_array_equal(x.softmax(dim=0).numpy(), x.softmax(0).numpy())
-    assert x.max(dim=1, keepdim=True).shape == (3, 1) and gg.cat([x, x], dim=1).shape == (3, 8)
+    assert x.max(dim=1, keepdim=True).values.shape == (3, 1) and gg.cat([x, x], dim=1).shape == (3, 8)
     with pytest.raises(TypeError, match="softmax: give axis or dim"):
         gg.softmax(x, 0, dim=1)
 

@@ -79,8 +79,8 @@ from .normalization import batch_norm
 from .pad import pad
 from .pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d,
                       max_pool2d)
-from .reduction import (argmax, argmin, cumsum, logsumexp, max, mean, min, norm, std, sum, var)
-from .selection import gather, take_along_axis, take_along_dim, where
+from .reduction import amax, amin, cumsum, logsumexp, max, mean, min, norm, std, sum, var
+from .selection import argmax, argmin, gather, take_along_axis, take_along_dim, where
 from .shape import (astype, cat, clone, concatenate, flatten, getitem, permute, reshape, stack,
                     to_device, transpose, unflatten)
 
@@ -93,7 +93,7 @@ __all__ = [
     "sqrt", "sub", "where", "sum_to", "broadcast_to", "linear", "matmul", "einsum",
     "cross_entropy", "hinge_loss", "mse_loss", "nll_loss", "multi_margin_loss", "l1_loss",
     "smooth_l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "pad",
-    "argmax", "argmin", "max", "mean", "min", "sum", "var", "std", "logsumexp", "norm", "cumsum",
+    "argmax", "argmin", "max", "mean", "min", "amax", "amin", "sum", "var", "std", "logsumexp", "norm", "cumsum",
     "gather", "take_along_axis", "take_along_dim",
     "astype", "concatenate", "cat", "concat", "getitem", "reshape", "stack", "to_device",
     "transpose", "permute", "flatten", "unflatten", "squeeze", "unsqueeze", "clone",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autograd, backend
+from .. import creation
 from ..creation import as_dtype
 from ..tensor import Tensor
 from . import (activation, arithmetic, arrange, assign, broadcast, comparison, inplace, linalg,
@@ -58,13 +59,80 @@ def size(self, dim=None):
 
 
 def to(self, device=None, dtype=None):
-    """This tensor on another device and/or with another dtype (differentiable)."""
+    """This tensor on another device and/or with another dtype (differentiable), as PyTorch's
+    ``to``: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, or ``to(other)`` for another
+    tensor's device and dtype."""
+    if isinstance(device, Tensor):
+        device, dtype = device.device, device.dtype if dtype is None else dtype
+    elif device is not None and not isinstance(device, backend.Device) and _is_dtype(device):
+        device, dtype = None, device if dtype is None else _both_dtypes(device, dtype)
     out = self
     if device is not None:
         dev = backend.resolve_device(device)
         if dev is not self.device:
             out = shape.to_device(out, dev)
     return out if dtype is None else astype(out, dtype)
+
+
+def _is_dtype(value):
+    """A dtype (np.float32, 'float64', ...) rather than a device ('cpu', 'cuda:0', ...)."""
+    if isinstance(value, str):
+        try:
+            backend.resolve_device(value)
+            return False
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    try:
+        np.dtype(value)
+        return True
+    except TypeError:
+        return False
+
+
+def _both_dtypes(first, second):
+    raise TypeError(f"to: two dtypes given ({first!r} and {second!r})")
+
+
+def t(self):
+    """PyTorch's ``t()``: a 2-D tensor transposed; 0-d and 1-D ones as they are."""
+    if self.array.ndim > 2:
+        raise ValueError(f"t: expects a tensor of at most 2 dimensions, got shape {self.shape} "
+                         "(transpose(dim0, dim1) or permute for more)")
+    return self if self.array.ndim < 2 else shape.swap_axes(self, 0, 1)
+
+
+def add(self, other, *, alpha=1):
+    """PyTorch's ``x.add(y, alpha=a)``: x + a·y."""
+    return arithmetic.add(self, other if alpha == 1 else other * alpha)
+
+
+def sub(self, other, *, alpha=1):
+    """PyTorch's ``x.sub(y, alpha=a)``: x - a·y."""
+    return arithmetic.sub(self, other if alpha == 1 else other * alpha)
+
+
+def masked_fill(self, mask, value):
+    """PyTorch's ``masked_fill``: ``value`` where ``mask`` holds, else x, in x's dtype; the
+    gradient reaches x where the mask does not hold (the in-place form is ``masked_fill_``)."""
+    out = selection.where(mask, value, self)
+    return out if out.dtype == self.dtype else astype(out, self.dtype)
+
+
+def _new(fill):
+    def new(self, *size, dtype=None, device=None, requires_grad=False):
+        """PyTorch's ``new_zeros`` / ``new_ones``: a tensor of ``size`` with x's dtype and
+        device unless given."""
+        return creation.full(_shape_args(size), fill, dtype=dtype or self.dtype,
+                             device=device or self.device, requires_grad=requires_grad)
+    new.__name__ = f"new_{'zeros' if fill == 0 else 'ones'}"
+    return new
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """PyTorch's ``new_full``: a tensor of ``size`` filled with ``fill_value``, x's dtype and
+    device unless given."""
+    return creation.full(tuple(size), fill_value, dtype=dtype or self.dtype,
+                         device=device or self.device, requires_grad=requires_grad)
 
 
 def astype(self, dtype):
@@ -108,13 +176,22 @@ _METHODS = {
     "__eq__": comparison.equal, "__ne__": comparison.not_equal, "__lt__": comparison.less,
     "__le__": comparison.less_equal, "__gt__": comparison.greater,
     "__ge__": comparison.greater_equal,
+    # PyTorch's method spellings of the operators
+    "add": add, "sub": sub, "subtract": sub, "mul": arithmetic.mul, "multiply": arithmetic.mul,
+    "div": arithmetic.div, "divide": arithmetic.div, "true_divide": arithmetic.div,
+    "pow": arithmetic.pow, "neg": arithmetic.neg, "negative": arithmetic.neg,
+    "matmul": linalg.matmul, "maximum": arithmetic.maximum, "minimum": arithmetic.minimum,
+    "eq": comparison.equal, "ne": comparison.not_equal, "lt": comparison.less,
+    "le": comparison.less_equal, "gt": comparison.greater, "ge": comparison.greater_equal,
+    "masked_fill": masked_fill, "t": t,
     # elementwise maths and activations
     "exp": arithmetic.exp, "log": arithmetic.log, "sqrt": arithmetic.sqrt, "abs": arithmetic.abs,
     "clip": arithmetic.clip, "clamp": arithmetic.clamp, "relu": activation.relu, "sigmoid": activation.sigmoid,
     "tanh": activation.tanh, "softmax": activation.softmax, "log_softmax": activation.log_softmax,
     # reductions
     "sum": reduction.sum, "mean": reduction.mean, "max": reduction.max, "min": reduction.min,
-    "argmax": reduction.argmax, "argmin": reduction.argmin, "any": reduction.any,
+    "amax": reduction.amax, "amin": reduction.amin,
+    "argmax": selection.argmax, "argmin": selection.argmin, "any": reduction.any,
     "all": reduction.all, "var": reduction.var, "std": reduction.std,
     "logsumexp": reduction.logsumexp, "norm": reduction.norm, "cumsum": reduction.cumsum,
     # selecting and gathering
@@ -134,7 +211,9 @@ _METHODS = {
     "clone": shape.clone, "to": to, "cpu": lambda self: to(self, "cpu"),
     "cuda": lambda self, index=0: to(self, f"cuda:{index}"), "astype": astype,
     "float": lambda self: astype(self, np.float32), "double": lambda self: astype(self, np.float64),
-    "long": lambda self: astype(self, np.int64),
+    "long": lambda self: astype(self, np.int64), "int": lambda self: astype(self, np.int32),
+    "half": lambda self: astype(self, np.float16), "bool": lambda self: astype(self, np.bool_),
+    "new_zeros": _new(0), "new_ones": _new(1), "new_full": new_full,
     # in place (functions/inplace.py, assign.py: each bumps the version; recorded when autograd
     # follows it)
     "__iadd__": inplace.add_, "__isub__": inplace.sub_, "__imul__": inplace.mul_,

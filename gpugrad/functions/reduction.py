@@ -23,9 +23,10 @@ from .arrange import Flip
 from .axes import axis_arg, keepdims_arg, keepdims_shape, reduction_axes
 from .broadcast import broadcast_to
 from .promotion import as_floating
+from .selection import along_dim
 
-__all__ = ["sum", "mean", "max", "min", "var", "std", "logsumexp", "norm", "cumsum", "argmax",
-           "argmin", "any", "all"]
+__all__ = ["sum", "mean", "max", "min", "amax", "amin", "var", "std", "logsumexp", "norm",
+           "cumsum", "any", "all"]
 
 
 class _Reduction(Op):
@@ -237,11 +238,30 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
 
 
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):  # noqa: A001
+    """The largest values over ``axis`` (NumPy's: every axis for None; a tie shares the
+    gradient, as ``amax``). With PyTorch's ``dim=`` keyword, PyTorch's ``max(dim)``: a
+    ``(values, indices)`` pair, the gradient going to the index returned (the first of a tie)."""
+    if dim is not None:
+        return along_dim("max", x, axis, dim, keepdims, keepdim)
     return _reduce(Max, "max", x, axis, keepdims, dim, keepdim)
 
 
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):  # noqa: A001
+    """The smallest values, as :func:`max`."""
+    if dim is not None:
+        return along_dim("min", x, axis, dim, keepdims, keepdim)
     return _reduce(Min, "min", x, axis, keepdims, dim, keepdim)
+
+
+def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """PyTorch's ``amax``: the largest values over ``axis``/``dim`` (an int or a tuple), a tie
+    sharing the gradient evenly."""
+    return _reduce(Max, "amax", x, axis, keepdims, dim, keepdim)
+
+
+def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """PyTorch's ``amin``, as :func:`amax`."""
+    return _reduce(Min, "amin", x, axis, keepdims, dim, keepdim)
 
 
 def _correction(op, correction, unbiased, ddof):
@@ -320,35 +340,6 @@ def cumsum(x, axis=None, *, dim=None, dtype=None):
 
 
 # --------------------------------------------------------------------------- no gradient
-
-def _index_reduction(name, x, axis, keepdims, dim, keepdim):
-    axis = axis_arg(name, axis, dim)
-    keepdims = keepdims_arg(name, keepdims, keepdim)
-    xp = x.device.xp
-    if axis is not None:
-        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-            raise TypeError(f"{name}: the axis must be an int or None, got {axis!r}")
-        if not -builtins.max(x.ndim, 1) <= axis < builtins.max(x.ndim, 1):
-            raise IndexError(f"{name}: axis {axis} is out of range for a tensor of shape {x.shape}")
-        if x.ndim == 0:
-            axis = None
-    if x.array.size == 0 and (axis is None or x.shape[axis] == 0):
-        raise ValueError(f"{name}: an empty axis has no {name[3:]}imum (tensor of shape {x.shape})")
-    out = getattr(xp, name)(x.array, axis=axis)
-    if keepdims and axis is not None:
-        out = xp.expand_dims(out, axis)
-    return wrap(out, x.device)
-
-
-def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Indices of the largest values along ``axis`` (of the flattened tensor for None)."""
-    return _index_reduction("argmax", x, axis, keepdims, dim, keepdim)
-
-
-def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Indices of the smallest values along ``axis`` (of the flattened tensor for None)."""
-    return _index_reduction("argmin", x, axis, keepdims, dim, keepdim)
-
 
 def any(x):  # noqa: A001
     return wrap(x.device.xp.asarray(x.array.any()), x.device)

@@ -5,18 +5,21 @@ an element twice: a scatter-add, deterministic on the GPU too (``kernels.index_a
 """
 from __future__ import annotations
 
+import builtins
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from .. import backend, kernels
 from ..autograd import Op
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap
 from .arithmetic import _Binary, _broadcasting
-from .axes import axis_arg
+from .axes import axis_arg, keepdims_arg
 from .shape import normalize_axis
 
-__all__ = ["where", "gather", "take_along_axis", "take_along_dim", "index_bounds", "check_index"]
+__all__ = ["where", "gather", "take_along_axis", "take_along_dim", "index_bounds", "check_index",
+           "argmax", "argmin", "along_dim", "ValuesIndices"]
 
 
 class Where(_Binary):
@@ -191,3 +194,60 @@ def take_along_axis(arr, indices, axis=None, *, dim=None):
 def take_along_dim(input, indices, dim=None):  # noqa: A002
     """PyTorch's name of :func:`take_along_axis`."""
     return take_along_axis(input, indices, dim)
+
+
+class ValuesIndices(NamedTuple):
+    """What ``max(dim=)`` and ``min(dim=)`` return, as ``torch.return_types.max``."""
+    values: Tensor
+    indices: Tensor
+
+
+def along_dim(name, x, axis, dim, keepdims, keepdim):
+    """PyTorch's ``max(dim=)`` / ``min(dim=)`` (``name``): the values and their indices along
+    one dim, the values gathered at the indices so the gradient goes to that element alone."""
+    axis = axis_arg(name, axis, dim)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name}: dim must be an int, got {axis!r} (a{name} reduces over several)")
+    keepdim = keepdims_arg(name, keepdims, keepdim)
+    axis = normalize_axis(axis, x.ndim, name)
+    if x.ndim == 0:
+        return ValuesIndices(x * 1, wrap(x.device.xp.zeros((), np.int64), x.device))
+    if x.shape[axis] == 0:
+        raise ValueError(f"{name}: dimension {axis} of a tensor of shape {x.shape} is empty: "
+                         f"there is no {name}imum along it")
+    indices = _index_reduction(f"arg{name}", x, axis, True, None, None)
+    values = take_along_axis(x, indices, axis)   # the gradient goes to that index alone
+    if not keepdim:
+        values, indices = values.squeeze(axis), indices.squeeze(axis)
+    return ValuesIndices(values, indices)
+
+
+
+
+def _index_reduction(name, x, axis, keepdims, dim, keepdim):
+    axis = axis_arg(name, axis, dim)
+    keepdims = keepdims_arg(name, keepdims, keepdim)
+    xp = x.device.xp
+    if axis is not None:
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"{name}: the axis must be an int or None, got {axis!r}")
+        if not -builtins.max(x.ndim, 1) <= axis < builtins.max(x.ndim, 1):
+            raise IndexError(f"{name}: axis {axis} is out of range for a tensor of shape {x.shape}")
+        if x.ndim == 0:
+            axis = None
+    if x.array.size == 0 and (axis is None or x.shape[axis] == 0):
+        raise ValueError(f"{name}: an empty axis has no {name[3:]}imum (tensor of shape {x.shape})")
+    out = getattr(xp, name)(x.array, axis=axis)
+    if keepdims and axis is not None:
+        out = xp.expand_dims(out, axis)
+    return wrap(out, x.device)
+
+
+def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Indices of the largest values along ``axis`` (of the flattened tensor for None)."""
+    return _index_reduction("argmax", x, axis, keepdims, dim, keepdim)
+
+
+def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Indices of the smallest values along ``axis`` (of the flattened tensor for None)."""
+    return _index_reduction("argmin", x, axis, keepdims, dim, keepdim)

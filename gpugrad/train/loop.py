@@ -22,7 +22,7 @@ from .. import backend, creation, cuda, distributed, nn, optim
 from ..optim import lr_scheduler
 from ..autograd import no_grad
 from ..functions import loss as losses
-from ..functions.reduction import argmax
+from ..functions.selection import argmax
 from ..functions.shape import stack
 
 __all__ = ["PROGRESS_EVERY", "MODELS", "SCHEDULERS", "NonFiniteLoss", "train_step", "train_one_epoch",
