@@ -207,6 +207,9 @@ METHOD_SPELLINGS = [
     ("matmul", lambda x, y: x.matmul(y.t())), ("maximum", lambda x, y: x.maximum(y)),
     ("minimum", lambda x, y: x.minimum(y)), ("t", lambda x, y: x.t() * 3),
     ("masked_fill", lambda x, y: x.masked_fill(y > 0, -1.5)),
+    ("square", lambda x, y: x.square()), ("reciprocal", lambda x, y: y.reciprocal()),
+    ("rsqrt", lambda x, y: y.abs().rsqrt()), ("contiguous", lambda x, y: x.t().contiguous() * 2),
+    ("type_as", lambda x, y: x.type_as(y) * y),
 ]
 
 
@@ -241,6 +244,8 @@ def test_pytorch_spellings_of_comparisons_casts_and_new_tensors(device):
         assert got.dtype == np.bool_
         np.testing.assert_array_equal(to_np(got), np.array(want, bool))
     assert (x.int().dtype, x.half().dtype, x.bool().dtype) == (np.int32, np.float16, np.bool_)
+    assert (x.nelement(), x.ndimension(), x.element_size()) == (4, 2, 4)
+    assert x.is_cuda == (x.device.type == "cuda") and x.contiguous() is x
     assert x.to(gg.float64).dtype == np.float64 and x.to("float16").dtype == np.float16
     ints = gg.tensor([1, 2], device=device)
     assert x.to(ints).dtype == np.int64 and x.to(ints).device == ints.device

@@ -135,6 +135,12 @@ def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=F
                          device=device or self.device, requires_grad=requires_grad)
 
 
+def contiguous(self):
+    """PyTorch's ``contiguous``: x itself when its memory is C-contiguous, else a C-contiguous
+    copy (differentiable)."""
+    return self if self.array.flags.c_contiguous else shape.clone(self)
+
+
 def astype(self, dtype):
     """Cast to ``dtype`` (differentiable between floating dtypes)."""
     dtype = as_dtype(dtype)
@@ -183,7 +189,9 @@ _METHODS = {
     "matmul": linalg.matmul, "maximum": arithmetic.maximum, "minimum": arithmetic.minimum,
     "eq": comparison.equal, "ne": comparison.not_equal, "lt": comparison.less,
     "le": comparison.less_equal, "gt": comparison.greater, "ge": comparison.greater_equal,
-    "masked_fill": masked_fill, "t": t,
+    "masked_fill": masked_fill, "t": t, "square": lambda self: arithmetic.mul(self, self),
+    "reciprocal": lambda self: arithmetic.div(1.0, self),
+    "rsqrt": lambda self: arithmetic.div(1.0, arithmetic.sqrt(self)),
     # elementwise maths and activations
     "exp": arithmetic.exp, "log": arithmetic.log, "sqrt": arithmetic.sqrt, "abs": arithmetic.abs,
     "clip": arithmetic.clip, "clamp": arithmetic.clamp, "relu": activation.relu, "sigmoid": activation.sigmoid,
@@ -207,11 +215,15 @@ _METHODS = {
     "__iter__": __iter__,
     # sizes, as PyTorch spells them (ndim and shape are Tensor's own properties)
     "size": size, "numel": lambda self: int(self.array.size), "dim": lambda self: self.array.ndim,
+    "nelement": lambda self: int(self.array.size), "ndimension": lambda self: self.array.ndim,
+    "element_size": lambda self: self.array.itemsize, "contiguous": contiguous,
+    "is_cuda": property(lambda self: self.device.type == "cuda"),
     # devices and dtypes
     "clone": shape.clone, "to": to, "cpu": lambda self: to(self, "cpu"),
     "cuda": lambda self, index=0: to(self, f"cuda:{index}"), "astype": astype,
     "float": lambda self: astype(self, np.float32), "double": lambda self: astype(self, np.float64),
     "long": lambda self: astype(self, np.int64), "int": lambda self: astype(self, np.int32),
+    "type_as": lambda self, other: astype(self, other.dtype),
     "half": lambda self: astype(self, np.float16), "bool": lambda self: astype(self, np.bool_),
     "new_zeros": _new(0), "new_ones": _new(1), "new_full": new_full,
     # in place (functions/inplace.py, assign.py: each bumps the version; recorded when autograd
