@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd, backend
-from .. import creation
+from .. import autograd, backend, creation
 from ..creation import as_dtype
 from ..tensor import Tensor
 from . import (activation, arithmetic, arrange, assign, broadcast, comparison, inplace, linalg,
@@ -65,7 +64,9 @@ def to(self, device=None, dtype=None):
     if isinstance(device, Tensor):
         device, dtype = device.device, device.dtype if dtype is None else dtype
     elif device is not None and not isinstance(device, backend.Device) and _is_dtype(device):
-        device, dtype = None, device if dtype is None else _both_dtypes(device, dtype)
+        if dtype is not None:
+            raise TypeError(f"to: two dtypes given ({device!r} and {dtype!r})")
+        device, dtype = None, device
     out = self
     if device is not None:
         dev = backend.resolve_device(device)
@@ -87,10 +88,6 @@ def _is_dtype(value):
         return True
     except TypeError:
         return False
-
-
-def _both_dtypes(first, second):
-    raise TypeError(f"to: two dtypes given ({first!r} and {second!r})")
 
 
 def t(self):
@@ -118,21 +115,19 @@ def masked_fill(self, mask, value):
     return out if out.dtype == self.dtype else astype(out, self.dtype)
 
 
-def _new(fill):
-    def new(self, *size, dtype=None, device=None, requires_grad=False):
-        """PyTorch's ``new_zeros`` / ``new_ones``: a tensor of ``size`` with x's dtype and
-        device unless given."""
-        return creation.full(_shape_args(size), fill, dtype=dtype or self.dtype,
-                             device=device or self.device, requires_grad=requires_grad)
-    new.__name__ = f"new_{'zeros' if fill == 0 else 'ones'}"
-    return new
-
-
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
     """PyTorch's ``new_full``: a tensor of ``size`` filled with ``fill_value``, x's dtype and
-    device unless given."""
-    return creation.full(tuple(size), fill_value, dtype=dtype or self.dtype,
-                         device=device or self.device, requires_grad=requires_grad)
+    device unless given (``new_zeros`` / ``new_ones`` take the sizes as ``*size``)."""
+    return creation.full(tuple(size), fill_value, dtype=self.dtype if dtype is None else dtype,
+                         device=self.device if device is None else device,
+                         requires_grad=requires_grad)
+
+
+def _new(fill):
+    def new(self, *size, **kwargs):
+        return new_full(self, _shape_args(size), fill, **kwargs)
+    new.__name__ = f"new_{'zeros' if fill == 0 else 'ones'}"
+    return new
 
 
 def contiguous(self):

@@ -222,8 +222,6 @@ def along_dim(name, x, axis, dim, keepdims, keepdim):
     return ValuesIndices(values, indices)
 
 
-
-
 def _index_reduction(name, x, axis, keepdims, dim, keepdim):
     axis = axis_arg(name, axis, dim)
     keepdims = keepdims_arg(name, keepdims, keepdim)

@@ -236,6 +236,12 @@ def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_s
             (use_momentum, nesterov, first_step, maximize))
 
 
+def _adam_decay(lr, weight_decay, decoupled):
+    """(the L2 coefficient added to g, the factor p is scaled by): Adam's (wd, 1), AdamW's
+    (0, 1 - lr·wd)."""
+    return (0.0, 1.0 - lr * weight_decay) if decoupled else (weight_decay, 1.0)
+
+
 def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, *, v_max=None,
               decoupled_weight_decay=False, maximize=False):
     """One in-place Adam (or AdamW) update, PyTorch's rule; returns None.
@@ -251,7 +257,7 @@ def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, *, v_max=No
         raise ValueError(f"adam_step: step counts from 1, got {step}")
     step_size = lr / (1.0 - beta1 ** step)
     bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** step)
-    l2, param_scale = (0.0, 1.0 - lr * weight_decay) if decoupled_weight_decay else (weight_decay, 1.0)
+    l2, param_scale = _adam_decay(lr, weight_decay, decoupled_weight_decay)
     _update("adam_step", p, g, {"m": m, "v": v, "v_max": v_max},
             (step_size, beta1, 1.0 - beta1, beta2, 1.0 - beta2, bias_correction2_sqrt, eps, l2,
              param_scale), (v_max is not None, maximize))
@@ -280,7 +286,7 @@ def adam_step_dev(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay, *, v_ma
         raise TypeError(f"adam_step_dev: capturable Adam on CUDA needs C-contiguous, 16-byte aligned "
                         f"float32 or float64 arrays of one dtype and shape, got {layouts}")
     T = RAW_SCALAR[suffix]
-    l2, param_scale = (0.0, 1.0 - lr * weight_decay) if decoupled_weight_decay else (weight_decay, 1.0)
+    l2, param_scale = _adam_decay(lr, weight_decay, decoupled_weight_decay)
     scalars = (np.float64(lr), np.float64(beta1), np.float64(beta2),
                *(T(x) for x in (beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps, l2, param_scale)))
     flags = (np.int32(v_max is not None), np.int32(bool(maximize)))
